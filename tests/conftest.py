@@ -1,0 +1,17 @@
+import os
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+os.environ.setdefault("MINIGEN_QUIET", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU; none is present")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

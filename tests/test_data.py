@@ -1,0 +1,128 @@
+import gzip
+import hashlib
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from minigen import data
+
+
+def test_digits_shapes_range_and_balance():
+    x, y = data.digits("train")
+    xt, yt = data.digits("test")
+    assert x.shape == (4000, 1, 28, 28) and xt.shape == (1000, 1, 28, 28)
+    assert x.dtype == torch.float32 and y.dtype == torch.int64
+    assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() == 1.0
+    assert torch.bincount(y).tolist() == [400] * 10
+    assert torch.bincount(yt).tolist() == [100] * 10
+
+
+def test_digits_split_is_disjoint_and_covers_all():
+    xa, ya = data.digits("all")
+    x, _ = data.digits("train")
+    xt, _ = data.digits("test")
+    assert len(xa) == 5000
+    flat = lambda t: {hashlib.sha1(r.numpy().tobytes()).hexdigest() for r in t}  # noqa: E731
+    train, test, every = flat(x), flat(xt), flat(xa)
+    assert not (train & test)
+    assert train | test <= every
+
+
+def test_digits_split_is_pinned():
+    # The split is part of the book's results: if this fails, every number in the book moves.
+    mask = data._test_mask()
+    digest = hashlib.sha256(np.flatnonzero(mask).astype(np.int64).tobytes()).hexdigest()
+    assert digest[:16] == "SPLIT_DIGEST"
+
+
+def test_digits_bad_split():
+    with pytest.raises(ValueError, match="'train', 'test' or 'all'"):
+        data.digits("validation")
+
+
+def test_mixture_density_integrates_to_one_and_samples_near_modes():
+    ring = data.ring8()
+    g = torch.linspace(-3.5, 3.5, 701, dtype=torch.float64)
+    gx, gy = torch.meshgrid(g, g, indexing="ij")
+    p = ring.prob(torch.stack([gx.flatten(), gy.flatten()], 1))
+    integral = p.sum().item() * (g[1] - g[0]).item() ** 2
+    assert integral == pytest.approx(1.0, abs=1e-3)
+    x = ring.sample(2000, generator=torch.Generator().manual_seed(0))
+    d = torch.cdist(x.double(), ring.means).min(1).values
+    assert (d < 4 * ring.std).float().mean() > 0.99
+    assert len(data.grid25().means) == 25
+
+
+def test_mixture_log_prob_matches_torch_distributions():
+    grid = data.grid25(std=0.3)
+    mix = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(torch.ones(25, dtype=torch.float64)),
+        torch.distributions.Independent(torch.distributions.Normal(grid.means, 0.3), 1),
+    )
+    x = torch.randn(50, 2, dtype=torch.float64) * 3
+    torch.testing.assert_close(grid.log_prob(x), mix.log_prob(x))
+
+
+def test_samplers_follow_the_generator():
+    a = data.ring8().sample(10, generator=torch.Generator().manual_seed(1))
+    b = data.ring8().sample(10, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b)
+    m = data.two_moons(500, generator=torch.Generator().manual_seed(1))
+    assert m.shape == (500, 2) and m.abs().max() < 2.5
+
+
+def _write_idx(path, array, gz=False):
+    codes = {np.uint8: 0x08}
+    header = bytes([0, 0, codes[array.dtype.type], array.ndim])
+    header += b"".join(struct.pack(">I", s) for s in array.shape)
+    opener = gzip.open if gz else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_reads_local_idx_files(tmp_path, gz):
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, size=(7, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=7).astype(np.uint8)
+    ext = ".gz" if gz else ""
+    _write_idx(tmp_path / f"t10k-images-idx3-ubyte{ext}", imgs, gz)
+    _write_idx(tmp_path / f"t10k-labels-idx1-ubyte{ext}", labels, gz)
+    x, y = data.mnist("test", root=tmp_path)
+    assert x.shape == (7, 1, 28, 28)
+    torch.testing.assert_close(x[:, 0], torch.from_numpy(imgs).float() / 255)
+    assert y.tolist() == labels.tolist()
+
+
+def test_mnist_truncated_idx(tmp_path):
+    imgs = np.zeros((3, 28, 28), np.uint8)
+    _write_idx(tmp_path / "img", imgs)
+    raw = (tmp_path / "img").read_bytes()
+    (tmp_path / "img").write_bytes(raw[:-10])
+    with pytest.raises(ValueError, match="truncated"):
+        data.read_idx(tmp_path / "img")
+    (tmp_path / "junk").write_bytes(b"hello world")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        data.read_idx(tmp_path / "junk")
+
+
+def test_mnist_missing_names_the_alternatives(tmp_path):
+    with pytest.raises(FileNotFoundError, match="digits\\(\\)"):
+        data.mnist("train", root=tmp_path)
+
+
+def test_mnist_download_without_torchvision(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("torchvision"):
+            raise ImportError("No module named 'torchvision'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ImportError, match="pip install torchvision"):
+        data.mnist("train", root=tmp_path, kind="fashion", download=True)
