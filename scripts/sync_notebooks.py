@@ -37,7 +37,7 @@ def setup_source(root: Path = ROOT) -> str:
 
 def setup_cell(root: Path = ROOT) -> dict:
     return {"cell_type": "code", "execution_count": None, "id": "colab-setup",
-            "metadata": {"tags": [TAG]}, "outputs": [], "source": setup_source(root)}
+            "metadata": {"tags": [TAG, "remove-cell"]}, "outputs": [], "source": setup_source(root)}
 
 
 def _source(cell: dict) -> str:
@@ -55,6 +55,7 @@ def sync(path: Path, check: bool) -> bool:
             return False
         if not check:
             first["source"] = setup_source()
+            first["metadata"]["tags"] = [TAG, "remove-cell"]
     elif not check:
         cells.insert(0, setup_cell())
     if not check:

@@ -50,12 +50,18 @@ def test_write_is_atomic_no_temp_left(tmp_path):
     assert load_checkpoint(tmp_path / "c.pt")["step"] == 5
 
 
-def test_failed_write_keeps_old_file(tmp_path):
+def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
     m, _ = _model_and_opt()
     save_checkpoint(tmp_path / "c.pt", family="gan", models={"G": m}, step=1)
-    with pytest.raises(TypeError):
-        save_checkpoint(tmp_path / "c.pt", family="gan", models={"G": m},
-                        history={"loss": ["not a number"]}, step=2)
+
+    def crash_midway(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt  # e.g. the user stops the run while it is writing
+
+    monkeypatch.setattr(torch, "save", crash_midway)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path / "c.pt", family="gan", models={"G": m}, step=2)
+    monkeypatch.undo()
     assert load_checkpoint(tmp_path / "c.pt")["step"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
 
