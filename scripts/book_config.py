@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = "_static/offline"  # filled by scripts/fetch_offline_assets.sh
+ASSETS = "_offline"  # filled by scripts/fetch_offline_assets.sh; copied into the HTML's _static/
 
 
 def variant(execute: str | None = None, offline: bool = False) -> dict:
@@ -20,12 +20,13 @@ def variant(execute: str | None = None, offline: bool = False) -> dict:
         config["execute"]["execute_notebooks"] = execute
     if offline:
         sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
-        sphinx["html_static_path"] = ["_static"]
-        sphinx["mathjax_path"] = f"offline/mathjax/tex-chtml.js"
+        # Not "_static": Jupyter Book would add every .js file found there to every page.
+        sphinx["html_static_path"] = [ASSETS]
+        sphinx["mathjax_path"] = "mathjax/tex-chtml.js"
         sphinx["nb_ipywidgets_js"] = {
-            "offline/requirejs/require.min.js": {},
-            "offline/html-manager/embed-amd.js": {
-                "data-jupyter-widgets-cdn": "offline/",
+            "requirejs/require.min.js": {},
+            "html-manager/embed-amd.js": {
+                "data-jupyter-widgets-cdn": "html-manager/",
                 "crossorigin": "anonymous",
             },
         }
