@@ -124,10 +124,15 @@ def scatter_2d(samples, *, mixture=None, ax=None, title: str | None = None,
         ref = mixture.means.abs().max().item() + 1.0 if mixture is not None else pts.abs().max().item()
         lim = max(1.0, float(ref) * 1.1)
     if mixture is not None:
-        g = torch.linspace(-lim, lim, 200, dtype=torch.float64)
+        # Contours of log p at the 1, 2 and 3 standard-deviation circles of each component: a
+        # Gaussian's log density drops by k^2/2 at k standard deviations from its mean.
+        g = torch.linspace(-lim, lim, 400, dtype=torch.float64)
         gx, gy = torch.meshgrid(g, g, indexing="xy")
-        dens = mixture.log_prob(torch.stack([gx.flatten(), gy.flatten()], 1)).exp().reshape(200, 200)
-        ax.contour(gx.numpy(), gy.numpy(), dens.numpy(), levels=5, cmap="Blues", linewidths=0.8)
+        logp = mixture.log_prob(torch.stack([gx.flatten(), gy.flatten()], 1)).reshape(400, 400)
+        top = logp.max().item()
+        levels = [top - 4.5, top - 2.0, top - 0.5]
+        ax.contour(gx.numpy(), gy.numpy(), logp.numpy(), levels=levels, cmap="Blues",
+                   linewidths=0.8)
     ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.5, color=color)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)

