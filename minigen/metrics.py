@@ -281,8 +281,8 @@ def precision_recall(real_feat, fake_feat, *, k: int = 3) -> tuple[float, float]
         raise ValueError(f"need k >= 1 and more than k rows in each set; got k={k}, "
                          f"{len(real)} real and {len(fake)} fake rows.")
 
-    def radii(x):  # distance to the k-th nearest neighbour; column 0 of the sort is x itself
-        return torch.cdist(x, x).sort(dim=1).values[:, k]
+    def radii(x):  # distance to the k-th nearest neighbour: the (k+1)-th smallest, after x itself
+        return torch.cdist(x, x).kthvalue(k + 1, dim=1).values
 
     dist = torch.cdist(fake, real)  # (N_fake, N_real)
     precision = (dist <= radii(real)[None, :]).any(dim=1).double().mean()
