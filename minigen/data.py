@@ -260,5 +260,66 @@ def _download_with_torchvision(root: Path, kind: str) -> None:
             "minigen.data.digits()."
         ) from exc
     cls = datasets.MNIST if kind == "mnist" else datasets.FashionMNIST
-    for train in (True, False):
-        cls(str(root), train=train, download=True)
+    try:
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    except Exception as exc:  # no internet, a mirror down, a full disk ...
+        raise RuntimeError(
+            f"Downloading {kind} through torchvision failed: {type(exc).__name__}: {exc}. "
+            f"Check the internet connection, or put the IDX files in {root} yourself, or use "
+            "the bundled offline subset minigen.data.digits()."
+        ) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# A domain pair with a known answer, for CycleGAN: thin strokes (X) and thick strokes (Y)
+# --------------------------------------------------------------------------------------------
+__all__ += ["thick_strokes", "stroke_domains", "stroke_pairs"]
+
+
+def thick_strokes(x: torch.Tensor) -> torch.Tensor:
+    """The known translation T from domain X to domain Y: a 3x3 grey-level dilation.
+
+    Each output pixel is the maximum of its 3x3 neighbourhood, so every stroke grows by one
+    pixel on each side: a change of shape, not of colour. ``x`` is ``(N, 1, H, W)`` in [0, 1];
+    the result has the same shape and range.
+    """
+    return torch.nn.functional.max_pool2d(x, 3, stride=1, padding=1)
+
+
+def stroke_domains(*, seed: int = 0, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two unpaired training domains: X = bundled digits as they are, Y = thick strokes.
+
+    The 4,000 training digits are split, class by class, into two disjoint halves of 2,000
+    (200 per class each) with a generator seeded by ``seed``; X is the first half, Y is
+    :func:`thick_strokes` of the second. Each half is then shuffled with its own permutation,
+    so no image of Y is the translation of any image of X and the order carries no pairing.
+    Labels are not returned: an unpaired translator must not see them.
+
+    Returns:
+        ``(x, y)``: two float32 tensors ``(2000, 1, 28, 28)`` in [0, 1].
+    """
+    images, labels = digits("train")
+    gen = torch.Generator().manual_seed(seed)
+    half_x, half_y = [], []
+    for c in range(10):
+        rows = torch.nonzero(labels == c).flatten()
+        rows = rows[torch.randperm(len(rows), generator=gen)]
+        half_x.append(rows[: len(rows) // 2])
+        half_y.append(rows[len(rows) // 2:])
+    idx_x, idx_y = torch.cat(half_x), torch.cat(half_y)
+    idx_x = idx_x[torch.randperm(len(idx_x), generator=gen)]
+    idx_y = idx_y[torch.randperm(len(idx_y), generator=gen)]
+    return images[idx_x].to(device), thick_strokes(images[idx_y]).to(device)
+
+
+def stroke_pairs(split: str = "test", *, device=None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Paired ground truth for evaluating a translator: ``(x, y, labels)`` with ``y = T(x)``.
+
+    ``x`` are the digits of ``split`` (default ``"test"``: 1,000 images never seen in training),
+    ``y = thick_strokes(x)`` row for row, and ``labels`` their digit classes. For evaluation
+    only: a translator is trained on :func:`stroke_domains`.
+    """
+    x, labels = digits(split)
+    return x.to(device), thick_strokes(x).to(device), labels.to(device)
