@@ -23,7 +23,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from minigen import metrics  # noqa: E402
-from minigen.data import digits  # noqa: E402
+from minigen.data import digits, thick_strokes  # noqa: E402
 from minigen.utils import get_device  # noqa: E402
 
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
           f"precision {result['precision']:.3f}, recall {result['recall']:.3f})")
 
     plain = metrics.label_preservation(test_x, test_y, device=device)
-    thick = metrics.label_preservation(metrics.dilate(test_x), test_y, device=device)
+    thick = metrics.label_preservation(thick_strokes(test_x), test_y, device=device)
     print(f"classifier test accuracy: plain digits {plain:.2%}, dilated digits {thick:.2%}")
     return 0
 

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minigen.data import digits, thick_strokes
 from minigen.utils import check_images, get_device
 
 __all__ = [
@@ -88,10 +89,8 @@ class DigitClassifier(nn.Module):
         return self.fc2(self.features(x))
 
 
-def dilate(x: torch.Tensor) -> torch.Tensor:
-    """Thicken strokes with a 3x3 dilation (grey-level max filter): the CycleGAN chapter's
-    "thick digits" domain. ``x``: ``(B, 1, H, W)`` in [0, 1]; returns the same shape."""
-    return F.max_pool2d(x, 3, stride=1, padding=1)
+#: The classifier's "thick strokes" augmentation, :func:`minigen.data.thick_strokes` (an alias).
+dilate = thick_strokes
 
 
 _CLASSIFIERS: dict[str, DigitClassifier] = {}
@@ -157,8 +156,6 @@ def reference_features(device=None) -> torch.Tensor:
     """Features of the 1,000 test digits, ``minigen.data.digits("test")``; cached per device."""
     key = str(get_device(device))
     if key not in _REFERENCE:
-        from minigen.data import digits
-
         _REFERENCE[key] = features(digits("test")[0], device=device)
     return _REFERENCE[key]
 
