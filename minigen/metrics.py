@@ -107,7 +107,7 @@ def load_classifier(device=None) -> DigitClassifier:
     key = str(device)
     if key not in _CLASSIFIERS:
         hint = ("Rebuild it with `python scripts/train_classifier.py` from the repository root "
-                "(about 2 minutes on a CPU), or reinstall minigen.")
+                "(about a minute on a CPU), or reinstall minigen.")
         if not WEIGHTS_PATH.exists():
             raise RuntimeError(f"The digit-classifier weights {WEIGHTS_PATH} are missing. {hint}")
         try:
@@ -221,6 +221,20 @@ def _random_subsets(count: int, n: int, m: int, generator) -> torch.Tensor:
     return torch.zeros(count, n, dtype=torch.float64).scatter_(1, keep, 1.0)
 
 
+def _subset_kernel_sums(x, s_x, y, s_y, chunk: int = 1024) -> torch.Tensor:
+    """For each subset s: the sum of k(x_i, y_j) over i in subset s of x and j in subset s of y.
+
+    A subset is a 0/1 row of ``s_x`` ``(S, N_x)`` (``s_y``: ``(S, N_y)``), so the sum is
+    ``s_x K s_y^T`` with the kernel matrix K; K is built ``chunk`` rows at a time, so memory
+    stays at ``chunk * N_y`` numbers however large the sets are.
+    """
+    total = torch.zeros(len(s_x), dtype=torch.float64)
+    for i in range(0, len(x), chunk):
+        k = _polynomial_kernel(x[i:i + chunk], y)  # (chunk, N_y)
+        total += ((s_x[:, i:i + chunk] @ k) * s_y).sum(1)
+    return total
+
+
 def kid(feat_a, feat_b, *, subsets: int = 100, subset_size: int | None = None,
         generator: torch.Generator | None = None) -> tuple[float, float]:
     """Kernel distance (KID, Binkowski et al. 2018): unbiased MMD^2 with the cubic kernel.
@@ -249,14 +263,12 @@ def kid(feat_a, feat_b, *, subsets: int = 100, subset_size: int | None = None,
                          f"that subsets differ); got {m}. Both sets need at least 4 rows.")
     if subsets < 2:
         raise ValueError(f"subsets must be at least 2 to estimate a spread, got {subsets}.")
-    # Subset s is the 0/1 row s_a (s_b) of an indicator matrix: the sum of K over the pairs of a
-    # subset is s_a K s_a^T, so all subsets are scored with three matrix products.
     s_a = _random_subsets(subsets, len(a), m, generator)
     s_b = _random_subsets(subsets, len(b), m, generator)
-    k_aa, k_bb, k_ab = _polynomial_kernel(a, a), _polynomial_kernel(b, b), _polynomial_kernel(a, b)
-    sum_aa = ((s_a @ k_aa) * s_a).sum(1) - s_a @ k_aa.diagonal()
-    sum_bb = ((s_b @ k_bb) * s_b).sum(1) - s_b @ k_bb.diagonal()
-    sum_ab = ((s_a @ k_ab) * s_b).sum(1)
+    diag_a, diag_b = ((a * a).sum(1) / a.shape[1] + 1) ** 3, ((b * b).sum(1) / b.shape[1] + 1) ** 3
+    sum_aa = _subset_kernel_sums(a, s_a, a, s_a) - s_a @ diag_a  # i != j
+    sum_bb = _subset_kernel_sums(b, s_b, b, s_b) - s_b @ diag_b
+    sum_ab = _subset_kernel_sums(a, s_a, b, s_b)
     values = (sum_aa + sum_bb) / (m * (m - 1)) - 2 * sum_ab / m**2
     se = values.std() * math.sqrt(m / (n - m))
     return float(values.mean()), float(se)
