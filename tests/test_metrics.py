@@ -27,7 +27,7 @@ def _random_cov(d: int, seed: int) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def test_digits():
+def held_out():
     return digits("test")
 
 
@@ -42,8 +42,8 @@ def test_classifier_shapes():
     assert (model.features(x) >= 0).all()
 
 
-def test_shipped_classifier_accuracy_plain_and_dilated(test_digits):
-    x, y = test_digits
+def test_shipped_classifier_accuracy_plain_and_dilated(held_out):
+    x, y = held_out
     assert M.label_preservation(x, y) >= 0.97
     assert M.label_preservation(thick_strokes(x), y) >= 0.97
 
@@ -66,8 +66,8 @@ def test_missing_or_corrupt_weights_name_the_training_script(tmp_path, monkeypat
         M.load_classifier("cpu")
 
 
-def test_features_shape_and_batching(test_digits):
-    x = test_digits[0][:37]
+def test_features_shape_and_batching(held_out):
+    x = held_out[0][:37]
     f = M.features(x, batch_size=10)
     assert f.shape == (37, M.FEATURE_DIM) and f.dtype == torch.float32
     torch.testing.assert_close(f, M.features(x, batch_size=500))
@@ -237,8 +237,8 @@ def test_precision_recall_separate_quality_from_diversity():
 # ------------------------------------------------------------------------------------------
 # Class coverage and evaluate_images
 # ------------------------------------------------------------------------------------------
-def test_class_coverage_of_test_digits_is_near_uniform(test_digits):
-    cov = M.class_coverage(test_digits[0])
+def test_class_coverage_of_test_digits_is_near_uniform(held_out):
+    cov = M.class_coverage(held_out[0])
     assert set(cov) == {"histogram", "classes_covered", "min_class_share", "kl_from_uniform",
                         "mean_confidence"}
     assert len(cov["histogram"]) == 10 and sum(cov["histogram"]) == pytest.approx(1.0)
@@ -248,8 +248,8 @@ def test_class_coverage_of_test_digits_is_near_uniform(test_digits):
     assert cov["mean_confidence"] > 0.9
 
 
-def test_class_coverage_of_one_class(test_digits):
-    x, y = test_digits
+def test_class_coverage_of_one_class(held_out):
+    x, y = held_out
     cov = M.class_coverage(x[y == 3])
     assert cov["classes_covered"] == 1
     assert cov["min_class_share"] == 0.0
@@ -257,7 +257,7 @@ def test_class_coverage_of_one_class(test_digits):
     assert cov["kl_from_uniform"] == pytest.approx(math.log(10), abs=0.2)
 
 
-def test_evaluate_images_real_vs_real_and_noise(test_digits):
+def test_evaluate_images_real_vs_real_and_noise(held_out):
     train_x, _ = digits("train")
     real = train_x[torch.randperm(len(train_x), generator=_gen(0))[:500]]
     r = M.evaluate_images(real)
@@ -271,10 +271,10 @@ def test_evaluate_images_real_vs_real_and_noise(test_digits):
     assert noise["recall"] < 0.05
     assert r["classes_covered"] == 10
     # an explicit reference equals the cached default one
-    explicit = M.evaluate_images(real, test_digits[0])
+    explicit = M.evaluate_images(real, held_out[0])
     assert explicit == r
     # the test set against itself: FD 0, precision and recall 1
-    same = M.evaluate_images(test_digits[0])
+    same = M.evaluate_images(held_out[0])
     assert same["fd"] == pytest.approx(0.0, abs=1e-6)
     assert same["precision"] == same["recall"] == 1.0
 
@@ -309,8 +309,8 @@ def test_mode_coverage_of_a_collapsed_generator():
         M.mode_coverage(torch.zeros(10, 3), mixture)
 
 
-def test_label_preservation_and_pixel_error(test_digits):
-    x, y = test_digits
+def test_label_preservation_and_pixel_error(held_out):
+    x, y = held_out
     assert M.label_preservation(x[:200], y[:200]) > 0.95
     assert M.label_preservation(x[:200], (y[:200] + 1) % 10) < 0.05
     with pytest.raises(ValueError, match="source_labels"):
@@ -324,7 +324,7 @@ def test_label_preservation_and_pixel_error(test_digits):
 
 
 @pytest.mark.gpu
-def test_features_on_gpu_match_cpu(test_digits):
-    x = test_digits[0][:200]
+def test_features_on_gpu_match_cpu(held_out):
+    x = held_out[0][:200]
     torch.testing.assert_close(M.features(x, device="cuda"), M.features(x, device="cpu"),
                                atol=1e-4, rtol=1e-4)
