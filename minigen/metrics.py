@@ -34,6 +34,7 @@ from minigen.utils import check_images, get_device
 __all__ = [
     "DigitClassifier",
     "WEIGHTS_PATH",
+    "FEATURE_DIM",
     "load_classifier",
     "features",
     "reference_features",
@@ -329,7 +330,7 @@ def class_coverage(images, *, device=None) -> dict:
     * ``kl_from_uniform``: :math:`\\sum_c p_c \\log(10\\,p_c)` in nats, 0 for a uniform
       histogram and :math:`\\log 10 \\approx 2.30` when every image is the same class;
     * ``mean_confidence``: the mean of the largest softmax probability (near 1 for clear digits,
-      near 0.1 for images the classifier cannot read).
+      lower, down to 0.1, for images the classifier cannot read).
     """
     return _coverage_from_logits(_run_classifier(images, device, 500)[1])
 
