@@ -47,7 +47,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 def cycle_loss(x: torch.Tensor, x_cyc: torch.Tensor, y: torch.Tensor, y_cyc: torch.Tensor
                ) -> torch.Tensor:
-    """Cycle-consistency loss, eq. ``cycle``:
+    """Cycle-consistency loss, eq. ``cyc-cycle`` of the CycleGAN chapter:
 
     .. math:: L_{cyc}(G, F) = \\mathbb E_x \\lVert F(G(x)) - x \\rVert_1
                               + \\mathbb E_y \\lVert G(F(y)) - y \\rVert_1
@@ -66,8 +66,8 @@ def cycle_loss(x: torch.Tensor, x_cyc: torch.Tensor, y: torch.Tensor, y_cyc: tor
 
 def identity_loss(x: torch.Tensor, x_idt: torch.Tensor, y: torch.Tensor, y_idt: torch.Tensor
                   ) -> torch.Tensor:
-    """Identity loss, eq. ``identity``: a generator fed an image of its own target domain
-    should leave it alone.
+    """Identity loss, eq. ``cyc-identity``: a generator fed an image of its own target
+    domain should leave it alone.
 
     .. math:: L_{id}(G, F) = \\mathbb E_y \\lVert G(y) - y \\rVert_1
                              + \\mathbb E_x \\lVert F(x) - x \\rVert_1
@@ -85,7 +85,7 @@ def identity_loss(x: torch.Tensor, x_idt: torch.Tensor, y: torch.Tensor, y_idt: 
 def generator_objective(d_y_fake: torch.Tensor, d_x_fake: torch.Tensor, l_cyc: torch.Tensor,
                         l_id: torch.Tensor, *, lambda_cyc: float, lambda_id: float
                         ) -> torch.Tensor:
-    """The full objective as the two generators minimise it, eq. ``full-objective``:
+    """The full objective as the two generators minimise it, eq. ``cyc-full-g``:
 
     .. math:: L(G, F) = \\tfrac12\\,\\mathbb E_x[(D_Y(G(x)) - 1)^2]
                         + \\tfrac12\\,\\mathbb E_y[(D_X(F(y)) - 1)^2]
@@ -109,7 +109,8 @@ def generator_objective(d_y_fake: torch.Tensor, d_x_fake: torch.Tensor, l_cyc: t
 
 def discriminator_objective(d_x_real: torch.Tensor, d_x_fake: torch.Tensor,
                             d_y_real: torch.Tensor, d_y_fake: torch.Tensor) -> torch.Tensor:
-    """What the two discriminators minimise, eq. ``lsgan-d`` once for each domain:
+    """What the two discriminators minimise, eq. ``cyc-full-d``: the least-squares loss
+    :func:`minigen.gan.lsgan_discriminator_loss` once for each domain,
 
     .. math:: L(D_X, D_Y) = \\tfrac12\\,\\mathbb E_x[(D_X(x) - 1)^2]
                             + \\tfrac12\\,\\mathbb E_y[D_X(F(y))^2]
@@ -117,7 +118,8 @@ def discriminator_objective(d_x_real: torch.Tensor, d_x_fake: torch.Tensor,
                             + \\tfrac12\\,\\mathbb E_x[D_Y(G(x))^2]
 
     Arguments are raw discriminator outputs (any shape): ``D_X`` on real x and on fake
-    ``F(y)``, ``D_Y`` on real y and on fake ``G(x)``. Returns a scalar.
+    ``F(y)``, ``D_Y`` on real y and on fake ``G(x)`` (in training, the fakes come through the
+    history buffers, :class:`ImageHistory`). Returns a scalar.
     """
     return lsgan_discriminator_loss(d_x_real, d_x_fake) + lsgan_discriminator_loss(d_y_real, d_y_fake)
 
