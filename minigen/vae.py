@@ -1,0 +1,476 @@
+"""Variational autoencoders (chapter "Variational autoencoders").
+
+The module follows the chapter: the equations first (reparameterised sample, Gaussian KL,
+log-likelihoods, ELBO, importance-weighted bound), then the networks, then one training step and
+the training loop, then what a trained model is for (reconstruct, sample, interpolate, evaluate)
+and the command-line entry points.
+
+**One reduction, everywhere.** Log-likelihoods and KL divergences are *summed* over the pixels of
+an image and over the latent dimensions, giving one number per image in nats; the ELBO, its parts
+and the IWAE bound are then *averaged over the batch*. A negative ELBO of 100 therefore means 100
+nats per image, the convention of pytorch/examples' VAE (whose ``loss_function`` sums over the
+batch instead, and divides by the data set size when it prints).
+
+A VAE is trained by maximising this lower bound on log p(x) with gradient descent. There is no
+discriminator and nothing adversarial in it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from minigen.checkpoint import load_checkpoint, save_checkpoint
+from minigen.utils import check_finite, check_images, progress, seed_everything
+
+__all__ = [
+    "reparameterize", "gaussian_kl", "bernoulli_log_likelihood", "gaussian_log_likelihood",
+    "ELBO", "elbo", "decoder_log_likelihood", "iwae_bound",
+    "VAEConfig", "VAE", "build_vae",
+    "shift_images", "training_step", "train", "log_weights", "evaluate", "kl_per_dimension",
+    "reconstruct", "sample", "interpolate",
+    "load_vae", "train_cli", "sample_from_checkpoint",
+]
+
+# The encoder's log-variance is clamped to this range. Without a bound, one unlucky step early in
+# training can push log_var to +-100: above about 88, exp(log_var) overflows float32 (inf, then
+# NaN in the KL and in z = mu + sigma * eps); far below, sigma underflows to 0 and the gradient
+# through it vanishes. Standard deviations from exp(-5) = 0.007 to exp(5) = 148 cover every
+# posterior width a digit VAE uses, so the clamp does not bind in a healthy run.
+LOG_VAR_MIN, LOG_VAR_MAX = -10.0, 10.0
+LOG_2PI = math.log(2 * math.pi)
+
+
+# --------------------------------------------------------------------------------------------
+# The equations
+# --------------------------------------------------------------------------------------------
+def reparameterize(mu: torch.Tensor, log_var: torch.Tensor,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Reparameterised sample from q(z | x) = N(mu, diag sigma^2), eq. ``vae-reparam``.
+
+    .. math:: z = \\mu + \\sigma \\odot \\varepsilon, \\quad \\sigma = \\exp(\\tfrac12 \\log\\sigma^2),
+       \\quad \\varepsilon \\sim \\mathcal N(0, I)
+
+    The randomness sits in eps, which does not depend on (mu, log_var), so gradients flow
+    through mu and sigma. Args: ``mu`` and ``log_var`` of the same shape (e.g. ``(B, d)`` or
+    ``(k, B, d)``); ``generator``, an optional ``torch.Generator`` for eps (a CPU generator also
+    works for tensors on a GPU). Returns z, shaped like ``mu``.
+    """
+    gen_device = generator.device if generator is not None else mu.device
+    eps = torch.randn(mu.shape, generator=generator, device=gen_device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * log_var) * eps.to(mu.device)
+
+
+def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """Closed-form KL(N(mu, diag sigma^2) || N(0, I)) per example, eq. ``vae-kl``.
+
+    .. math:: \\mathrm{KL} = \\tfrac12 \\sum_j \\left(\\mu_j^2 + \\sigma_j^2 - \\log\\sigma_j^2 - 1\\right)
+
+    Args: ``mu``, ``log_var`` of shape ``(B, d)``. Returns ``(B,)``: summed over the d latent
+    dimensions, in nats. It is 0 exactly when mu = 0 and log_var = 0.
+    """
+    return 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1).flatten(1).sum(1)
+
+
+def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Bernoulli log-likelihood log p(x | z) of images per example, eq. ``vae-bernoulli``.
+
+    .. math:: \\log p(x \\mid z) = \\sum_i x_i \\log p_i + (1 - x_i) \\log (1 - p_i),
+       \\quad p_i = \\sigma(\\ell_i)
+
+    Args: ``x``, images ``(B, ...)`` with values in [0, 1] (grey levels are used as they are,
+    as in pytorch/examples); ``logits`` l, decoder outputs of the same shape, *before* the
+    sigmoid. Returns ``(B,)``, summed over pixels, in nats (minus the summed binary cross-entropy).
+    """
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor,
+                            log_var: torch.Tensor | float) -> torch.Tensor:
+    """Diagonal Gaussian log-density log N(x; mean, diag sigma^2) per example, eq. ``vae-gauss``.
+
+    .. math:: \\log \\mathcal N(x; m, \\sigma^2) = -\\tfrac12 \\sum_i \\left(
+       \\frac{(x_i - m_i)^2}{\\sigma_i^2} + \\log \\sigma_i^2 + \\log 2\\pi \\right)
+
+    Used for an image under a Gaussian decoder, and for the latent densities log p(z) (mean 0,
+    log_var 0) and log q(z | x) of the IWAE bound. Args: ``x`` ``(B, ...)``; ``mean`` and
+    ``log_var`` broadcastable to it (``log_var`` may be a float). Returns ``(B,)``: summed over
+    every dimension but the first, in nats.
+    """
+    log_var = torch.as_tensor(log_var, dtype=x.dtype, device=x.device)
+    terms = (x - mean).pow(2) / log_var.exp() + log_var + LOG_2PI
+    return -0.5 * terms.expand_as(x).flatten(1).sum(1)
+
+
+class ELBO(NamedTuple):
+    """The ELBO and its two parts, each a scalar averaged over the batch (nats per image)."""
+
+    elbo: torch.Tensor
+    reconstruction: torch.Tensor  # E_q[log p(x | z)], one sample of z per image
+    kl: torch.Tensor  # KL(q(z | x) || p(z)), in closed form
+
+
+def elbo(x: torch.Tensor, x_logits: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor, *,
+         likelihood: str = "bernoulli", sigma_x: float = 0.1) -> ELBO:
+    """Evidence lower bound with one reparameterised sample, eq. ``vae-elbo``.
+
+    .. math:: \\mathrm{ELBO}(x) = \\mathbb E_{q(z \\mid x)}[\\log p(x \\mid z)]
+       - \\mathrm{KL}(q(z \\mid x) \\,\\|\\, p(z)) \\le \\log p(x)
+
+    Args:
+        x: images ``(B, 1, 28, 28)`` in [0, 1].
+        x_logits: decoder output for z = mu + sigma * eps, same shape as ``x``, before the
+            sigmoid; the decoder mean is ``sigmoid(x_logits)``.
+        mu, log_var: the encoder's q(z | x), ``(B, d)``.
+        likelihood: ``"bernoulli"`` (:func:`bernoulli_log_likelihood`) or ``"gaussian"``
+            (:func:`gaussian_log_likelihood` with mean ``sigmoid(x_logits)`` and fixed std
+            ``sigma_x``).
+    Returns:
+        ``ELBO(elbo, reconstruction, kl)``: the reconstruction term summed over pixels and the
+        KL summed over latent dimensions, then each averaged over the batch, with
+        ``elbo = reconstruction - kl``. The training loss is ``-elbo`` (or
+        ``-(reconstruction - beta * kl)`` for a beta-VAE).
+    """
+    rec = decoder_log_likelihood(x, x_logits, likelihood=likelihood, sigma_x=sigma_x).mean()
+    kl = gaussian_kl(mu, log_var).mean()
+    return ELBO(rec - kl, rec, kl)
+
+
+def decoder_log_likelihood(x: torch.Tensor, x_logits: torch.Tensor, *, likelihood: str = "bernoulli",
+                           sigma_x: float = 0.1) -> torch.Tensor:
+    """log p(x | z) per example, ``(B,)``: :func:`bernoulli_log_likelihood` of the logits, or
+    :func:`gaussian_log_likelihood` with mean ``sigmoid(x_logits)`` and std ``sigma_x``."""
+    if likelihood == "bernoulli":
+        return bernoulli_log_likelihood(x, x_logits)
+    if likelihood == "gaussian":
+        return gaussian_log_likelihood(x, torch.sigmoid(x_logits), 2 * math.log(sigma_x))
+    raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}.")
+
+
+def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
+    """Importance-weighted bound (Burda et al. 2016) from k log-weights per image, eq. ``vae-iwae``.
+
+    .. math:: \\log p(x) \\ge \\mathcal L_k = \\mathbb E\\left[\\log \\frac1k \\sum_{i=1}^k
+       \\frac{p(x, z_i)}{q(z_i \\mid x)}\\right], \\quad z_i \\sim q(z \\mid x)
+
+    Args: ``log_w`` of shape ``(k, B)``, ``log_w[i, b] = log p(x_b | z_i) + log p(z_i) -
+    log q(z_i | x_b)``. Returns a scalar: log-mean-exp over the k samples (computed stably as
+    logsumexp - log k), averaged over the batch, in nats. With k = 1 it is a one-sample ELBO;
+    it rises towards log p(x) as k grows.
+    """
+    return (torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])).mean()
+
+
+# --------------------------------------------------------------------------------------------
+# The networks
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VAEConfig:
+    """Settings of a digit VAE: the networks and the training defaults of the chapter."""
+
+    arch: str = "mlp"  # "mlp" (784-400-20, as pytorch/examples' VAE) or "conv"
+    latent_dim: int = 20
+    hidden: int = 400  # width of the MLPs' hidden layer; the conv nets use 32 and 64 channels
+    likelihood: str = "bernoulli"  # or "gaussian" (fixed std sigma_x)
+    sigma_x: float = 0.1
+    beta: float = 1.0  # weight of the KL term in the loss; 1 gives the ELBO
+    lr: float = 1e-3
+    batch_size: int = 32
+    shift: int = 0  # training augmentation: random translation by up to this many pixels
+    steps: int = 6000
+
+
+def _mlp_encoder(c: VAEConfig) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, c.hidden), nn.ReLU(),
+                         nn.Linear(c.hidden, 2 * c.latent_dim))  # mu and log_var, side by side
+
+
+def _mlp_decoder(c: VAEConfig) -> nn.Module:
+    return nn.Sequential(nn.Linear(c.latent_dim, c.hidden), nn.ReLU(), nn.Linear(c.hidden, 784),
+                         nn.Unflatten(1, (1, 28, 28)))  # logits
+
+
+def _conv_encoder(c: VAEConfig) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(),  # 28 -> 14
+        nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),  # 14 -> 7
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 2 * c.latent_dim))
+
+
+def _conv_decoder(c: VAEConfig) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(c.latent_dim, 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
+        nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),  # 7 -> 14
+        nn.ConvTranspose2d(32, 1, 4, 2, 1))  # 14 -> 28, logits
+
+
+class VAE(nn.Module):
+    """Encoder q(z | x) = N(mu, diag sigma^2) and decoder p(x | z) with a N(0, I) prior.
+
+    ``encode(x)`` returns ``(mu, log_var)``, each ``(B, d)``; ``decode(z)`` returns logits
+    ``(B, 1, 28, 28)`` (the decoder mean is their sigmoid); ``forward(x)`` returns
+    ``(x_logits, mu, log_var)`` for one reparameterised z per image.
+    """
+
+    def __init__(self, config: VAEConfig = VAEConfig()):
+        super().__init__()
+        if config.arch not in ("mlp", "conv"):
+            raise ValueError(f"arch must be 'mlp' or 'conv', got {config.arch!r}.")
+        self.config = config
+        self.encoder = (_mlp_encoder if config.arch == "mlp" else _conv_encoder)(config)
+        self.decoder = (_mlp_decoder if config.arch == "mlp" else _conv_decoder)(config)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, log_var = self.encoder(x).chunk(2, dim=1)
+        return mu, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)  # see LOG_VAR_MIN for why
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        mu, log_var = self.encode(x)
+        z = reparameterize(mu, log_var, generator)
+        return self.decode(z), mu, log_var
+
+
+def build_vae(config: VAEConfig = VAEConfig(), device=None) -> VAE:
+    """A freshly initialised :class:`VAE` for ``config``, on ``device``."""
+    return VAE(config).to(device)
+
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+def shift_images(x: torch.Tensor, max_shift: int,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Translate each image by its own random whole-pixel offset in [-max_shift, max_shift]^2.
+
+    Data augmentation: with only 4,000 training digits a VAE starts to memorise them within a
+    minute; a one-pixel jiggle shows it slightly new images every epoch. Pixels that move in
+    at the border are 0 (background). ``x``: ``(B, 1, H, W)``; returns the same shape.
+    """
+    if max_shift == 0:
+        return x
+    b, _, h, w = x.shape
+    offsets = torch.randint(-max_shift, max_shift + 1, (2, b), generator=generator).to(x.device)
+    padded = F.pad(x, (max_shift,) * 4)
+    rows = torch.arange(h, device=x.device) + max_shift - offsets[0][:, None]  # (B, H)
+    cols = torch.arange(w, device=x.device) + max_shift - offsets[1][:, None]  # (B, W)
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    return padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
+
+
+def training_step(model: VAE, x: torch.Tensor, optimizer: torch.optim.Optimizer, *,
+                  beta: float = 1.0, generator: torch.Generator | None = None,
+                  step: int = 0) -> ELBO:
+    """One gradient step on the (beta-weighted) negative ELBO of a batch ``x``; returns its parts."""
+    x_logits, mu, log_var = model(x, generator)  # encode, z = mu + sigma * eps, decode
+    parts = elbo(x, x_logits, mu, log_var, likelihood=model.config.likelihood,
+                 sigma_x=model.config.sigma_x)
+    loss = -(parts.reconstruction - beta * parts.kl)  # beta = 1: minus the ELBO
+    check_finite(step, loss=loss.item())  # NaN guard: raise before the parameters change
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return parts
+
+
+def train(model: VAE, x_train: torch.Tensor, *, steps: int | None = None,
+          max_seconds: float | None = None, generator: torch.Generator | None = None,
+          optimizer: torch.optim.Optimizer | None = None, checkpoint: str | Path | None = None,
+          checkpoint_every: int = 1000, quiet: bool | None = None) -> dict:
+    """Train ``model`` on images ``x_train`` ``(N, 1, 28, 28)`` in [0, 1]; return the history.
+
+    Settings come from ``model.config`` (batch size, learning rate, beta, shift augmentation).
+    Stops after ``steps`` (default ``config.steps``) or ``max_seconds`` of wall time, whichever
+    comes first; with a fixed ``steps`` and ``generator`` a run is repeatable. Every
+    ``checkpoint_every`` steps and at the end, writes ``checkpoint`` (if given).
+
+    Returns ``{"step", "time", "loss", "elbo", "reconstruction", "kl"}``: one plain number per
+    step, the batch's values in nats per image (``loss`` is what was minimised, ``-(rec - beta kl)``).
+    """
+    c = model.config
+    x_train = check_images(x_train, "x_train")
+    device = next(model.parameters()).device
+    x_train = x_train.to(device)
+    steps = c.steps if steps is None and max_seconds is None else steps
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=c.lr)
+    history = {k: [] for k in ("step", "time", "loss", "elbo", "reconstruction", "kl")}
+    n, batch_size = len(x_train), min(c.batch_size, len(x_train))
+    order, pos, step, start = None, n, 0, time.perf_counter()
+    model.train()
+    bar = progress(total=steps, desc="VAE", quiet=quiet)
+    while (steps is None or step < steps) and (max_seconds is None or time.perf_counter() - start < max_seconds):
+        if pos + batch_size > n:  # a new epoch: a fresh shuffle from the generator
+            order, pos = torch.randperm(n, generator=generator).to(device), 0
+        x = shift_images(x_train[order[pos:pos + batch_size]], c.shift, generator)
+        pos += batch_size
+        parts = training_step(model, x, optimizer, beta=c.beta, generator=generator, step=step)
+        step += 1
+        values = dict(elbo=parts.elbo.item(), reconstruction=parts.reconstruction.item(),
+                      kl=parts.kl.item())
+        values["loss"] = -(values["reconstruction"] - c.beta * values["kl"])
+        for k, v in dict(step=step, time=time.perf_counter() - start, **values).items():
+            history[k].append(v)
+        bar.update(1)
+        bar.set_postfix(neg_elbo=f"{-values['elbo']:.1f}", kl=f"{values['kl']:.1f}", refresh=False)
+        if checkpoint is not None and step % checkpoint_every == 0:
+            _save(checkpoint, model, optimizer, history, step)
+    bar.close()
+    if checkpoint is not None:
+        _save(checkpoint, model, optimizer, history, step)
+    model.eval()
+    return history
+
+
+def _save(path, model: VAE, optimizer, history: dict, step: int) -> Path:
+    return save_checkpoint(path, family="vae", models={"vae": model}, optimizers={"adam": optimizer},
+                           history=history, settings=asdict(model.config), step=step)
+
+
+# --------------------------------------------------------------------------------------------
+# Using a trained model: likelihood bounds, reconstructions, samples, interpolations
+# --------------------------------------------------------------------------------------------
+@torch.no_grad()
+def log_weights(model: VAE, x: torch.Tensor, k: int,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Importance log-weights of k samples z_i ~ q(z | x) per image, for :func:`iwae_bound`.
+
+    Returns ``(log_w, log_px_z)``, each ``(k, B)``: ``log_w = log p(x | z_i) + log p(z_i) -
+    log q(z_i | x)`` and its first term alone.
+    """
+    mu, log_var = model.encode(x)
+    z = reparameterize(mu.expand(k, *mu.shape), log_var.expand(k, *log_var.shape), generator)
+    z = z.flatten(0, 1)  # (k * B, d), sample-major: row i * B + b belongs to image b
+    x_rep = x.expand(k, *x.shape).flatten(0, 1)
+    c = model.config
+    log_px_z = decoder_log_likelihood(x_rep, model.decode(z), likelihood=c.likelihood, sigma_x=c.sigma_x)
+    log_pz = gaussian_log_likelihood(z, 0.0, 0.0)
+    log_qz = gaussian_log_likelihood(z, mu.repeat(k, 1), log_var.repeat(k, 1))
+    return (log_px_z + log_pz - log_qz).view(k, -1), log_px_z.view(k, -1)
+
+
+@torch.no_grad()
+def evaluate(model: VAE, x: torch.Tensor, *, k: int = 100, batch_size: int = 100,
+             generator: torch.Generator | None = None) -> dict:
+    """Held-out likelihood bounds of images ``x``, in nats per image (lower is better).
+
+    Returns ``{"neg_elbo", "neg_iwae", "reconstruction", "kl", "k"}``: the negative ELBO (its
+    reconstruction term averaged over the same k samples, the KL in closed form), the negative
+    k-sample IWAE bound (an upper bound on -log p(x), tighter than -ELBO), the negative
+    reconstruction term -E_q[log p(x | z)] and the KL, each averaged over the images.
+    """
+    x = check_images(x, "x").to(next(model.parameters()).device)
+    was_training = model.training
+    model.eval()
+    totals = {"neg_elbo": 0.0, "neg_iwae": 0.0, "reconstruction": 0.0, "kl": 0.0}
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        log_w, log_px_z = log_weights(model, xb, k, generator)
+        rec, kl = log_px_z.mean(0), gaussian_kl(*model.encode(xb))
+        totals["neg_elbo"] -= (rec - kl).sum().item()
+        totals["neg_iwae"] -= iwae_bound(log_w).item() * len(xb)
+        totals["reconstruction"] -= rec.sum().item()
+        totals["kl"] += kl.sum().item()
+    model.train(was_training)
+    return {**{key: v / len(x) for key, v in totals.items()}, "k": k}
+
+
+@torch.no_grad()
+def kl_per_dimension(model: VAE, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Average KL(q(z_j | x) || N(0, 1)) of each latent dimension j over images ``x``: ``(d,)``, nats.
+
+    A dimension whose KL is about 0 carries no information about x: its posterior equals the
+    prior for every image ("posterior collapse" of that unit).
+    """
+    x = check_images(x, "x").to(next(model.parameters()).device)
+    total = 0.0
+    for i in range(0, len(x), batch_size):
+        mu, log_var = model.encode(x[i:i + batch_size])
+        total = total + 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1).sum(0)
+    return total.cpu() / len(x)
+
+
+@torch.no_grad()
+def reconstruct(model: VAE, x: torch.Tensor) -> torch.Tensor:
+    """Decoder mean at the posterior mean, ``sigmoid(decode(mu(x)))``: ``(B, 1, 28, 28)`` in [0, 1]."""
+    x = check_images(x, "x").to(next(model.parameters()).device)
+    return torch.sigmoid(model.decode(model.encode(x)[0]))
+
+
+@torch.no_grad()
+def sample(model: VAE, n: int, *, generator: torch.Generator | None = None,
+           device=None) -> torch.Tensor:
+    """Draw z ~ N(0, I) and return the decoder means ``sigmoid(decode(z))``, ``(n, 1, 28, 28)``.
+
+    These are the mean images of p(x | z), as is usual when showing VAE samples; drawing pixels
+    from the Bernoulli p(x | z) itself would add salt-and-pepper noise.
+    """
+    device = device or next(model.parameters()).device
+    z = torch.randn(n, model.config.latent_dim, generator=generator).to(device)
+    return torch.sigmoid(model.decode(z))
+
+
+@torch.no_grad()
+def interpolate(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8) -> torch.Tensor:
+    """Decode the straight line between the posterior means of ``x_a`` and ``x_b``.
+
+    ``x_a``, ``x_b``: ``(B, 1, 28, 28)``. Returns ``(B, steps, 1, 28, 28)``: row b goes from
+    the reconstruction of ``x_a[b]`` to that of ``x_b[b]``.
+    """
+    mu_a, mu_b = model.encode(check_images(x_a, "x_a"))[0], model.encode(check_images(x_b, "x_b"))[0]
+    t = torch.linspace(0, 1, steps, device=mu_a.device)[None, :, None]  # (1, steps, 1)
+    z = mu_a[:, None] + t * (mu_b - mu_a)[:, None]  # (B, steps, d)
+    return torch.sigmoid(model.decode(z.flatten(0, 1))).view(len(mu_a), steps, 1, 28, 28)
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints and the command line (see minigen/cli.py)
+# --------------------------------------------------------------------------------------------
+def load_vae(checkpoint, device=None) -> VAE:
+    """Rebuild the :class:`VAE` saved in ``checkpoint`` (a path or a loaded dict), in eval mode."""
+    ckpt = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
+    if ckpt["family"] != "vae":
+        raise ValueError(f"expected a vae checkpoint, got a {ckpt['family']} one.")
+    model = VAE(VAEConfig(**ckpt["settings"]))
+    model.load_state_dict(ckpt["models"]["vae"])
+    return model.to(device).eval()
+
+
+def sample_from_checkpoint(checkpoint, n: int, *, generator: torch.Generator | None = None,
+                           device=None) -> torch.Tensor:
+    """``n`` samples ``(n, 1, 28, 28)`` in [0, 1] from a VAE checkpoint (path or loaded dict)."""
+    return sample(load_vae(checkpoint, device), n, generator=generator, device=device)
+
+
+def train_cli(out, *, steps: int | None = None, max_seconds: float | None = None, seed: int = 0,
+              device=None, quiet: bool | None = None) -> dict:
+    """``python -m minigen train vae``: the chapter's digit VAE on the 4,000 training digits.
+
+    Writes ``checkpoint.pt``, ``samples.png`` (64 samples) and ``history.json`` into ``out`` and
+    returns their paths with the held-out -ELBO and -IWAE (k = 100) on the 1,000 test digits.
+    """
+    from minigen.data import digits
+    from minigen.plotting import save_image_grid
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    generator = seed_everything(seed)
+    model = build_vae(VAEConfig(), device)
+    history = train(model, digits("train")[0], steps=steps, max_seconds=max_seconds,
+                    generator=generator, checkpoint=out / "checkpoint.pt", quiet=quiet)
+    scores = evaluate(model, digits("test")[0], k=100, generator=torch.Generator().manual_seed(seed))
+    save_image_grid(sample(model, 64, generator=torch.Generator().manual_seed(seed)), out / "samples.png")
+    (out / "history.json").write_text(json.dumps(history))
+    return {"checkpoint": out / "checkpoint.pt", "samples": out / "samples.png",
+            "history": out / "history.json", "steps": history["step"][-1] if history["step"] else 0,
+            "test_neg_elbo_nats": round(scores["neg_elbo"], 2),
+            "test_neg_iwae100_nats": round(scores["neg_iwae"], 2)}
