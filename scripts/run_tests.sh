@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_venv.sh
 export MINIGEN_QUIET=1
+# pytest-xdist runs one worker per core; one thread per worker avoids oversubscribing the CPU
+# (two torch threads per worker on two cores ran the model tests up to 10x slower).
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 start=$SECONDS
 
 echo "==> building the book from the stored outputs (warnings are errors)"
