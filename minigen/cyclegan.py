@@ -326,27 +326,28 @@ def train_cyclegan(x_data: torch.Tensor, y_data: torch.Tensor,
                    config: CycleGANConfig = CycleGANConfig(), *, steps: int | None = None,
                    max_seconds: float | None = None, seed: int = 0, device=None,
                    checkpoint: str | Path | None = None, checkpoint_every: int = 0,
-                   quiet: bool | None = None, models: dict | None = None
-                   ) -> tuple[dict[str, nn.Module], dict[str, list[float]]]:
+                   quiet: bool | None = None) -> tuple[dict[str, nn.Module], dict[str, list[float]]]:
     """Train a CycleGAN on unpaired images ``x_data`` (domain X) and ``y_data`` (domain Y).
 
     Args:
         x_data, y_data: ``(N, 1, 28, 28)`` and ``(M, 1, 28, 28)`` in [0, 1], not paired.
-        config: the settings; ``steps`` (default ``config.steps``) overrides its step count.
-        max_seconds: stop early after this much wall time (the run is then not reproducible).
+        config: the settings.
+        steps, max_seconds: stop after this many steps, or this much wall time, whichever comes
+            first; with neither, after ``config.steps`` steps. A run stopped by the clock is not
+            reproducible; one with a fixed number of steps is.
         seed: seeds the initial weights, the batches and the history buffers.
         device: where to train (default: CPU).
         checkpoint: where to write a checkpoint (every ``checkpoint_every`` steps when that is
             positive, and at the end).
         quiet: ``True`` hides the progress bar (``None``: see :func:`minigen.utils.progress`).
-        models: networks to continue training (default: fresh ones from ``config``).
 
     Returns:
         ``(models, history)``: the four networks (in eval mode) and ``{name: [numbers]}`` with
         one entry per step for ``step``, ``time`` and each loss of :func:`train_step`.
     """
-    steps = config.steps if steps is None else steps
-    models = models if models is not None else build_models(config, device, seed=seed)
+    if steps is None and max_seconds is None:
+        steps = config.steps
+    models = build_models(config, device, seed=seed)
     optimizers = build_optimizers(models, config)
     gen = torch.Generator().manual_seed(seed)
     history_x = ImageHistory(config.history_size, torch.Generator().manual_seed(seed + 1))
@@ -355,9 +356,11 @@ def train_cyclegan(x_data: torch.Tensor, y_data: torch.Tensor,
     history: dict[str, list[float]] = {"step": [], "time": []}
     for m in models.values():
         m.train()
-    start = time.perf_counter()
-    bar = progress(range(1, steps + 1), desc="CycleGAN", quiet=quiet)
-    for step in bar:
+    start, step = time.perf_counter(), 0
+    bar = progress(total=steps, desc="CycleGAN", quiet=quiet)
+    while ((steps is None or step < steps)
+           and (max_seconds is None or time.perf_counter() - start < max_seconds)):
+        step += 1
         ix = torch.randint(len(x_data), (config.batch_size,), generator=gen)
         iy = torch.randint(len(y_data), (config.batch_size,), generator=gen)
         losses = train_step(models, optimizers, x_data[ix], y_data[iy], config,
@@ -366,16 +369,16 @@ def train_cyclegan(x_data: torch.Tensor, y_data: torch.Tensor,
         history["time"].append(time.perf_counter() - start)
         for k, v in losses.items():
             history.setdefault(k, []).append(v)
+        bar.update(1)
         if step % 25 == 0:
             bar.set_postfix(cycle=f"{losses['cycle']:.3f}", D=f"{losses['discriminator']:.3f}")
         if checkpoint is not None and checkpoint_every > 0 and step % checkpoint_every == 0:
             _save(checkpoint, models, optimizers, history, config, step)
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
-            break
+    bar.close()
     for m in models.values():
         m.eval()
     if checkpoint is not None:
-        _save(checkpoint, models, optimizers, history, config, len(history["step"]))
+        _save(checkpoint, models, optimizers, history, config, step)
     return models, history
 
 

@@ -341,6 +341,15 @@ def test_max_seconds_stops_early_and_checkpoint_is_written(tmp_path):
     assert set(ck["models"]) == {"G", "F", "D_X", "D_Y"} and ck["settings"]["channels"] == 4
 
 
+def test_step_count_defaults_to_the_config_unless_only_a_time_limit_is_given():
+    x, y = _tiny_data()
+    two = dataclasses.replace(TINY, steps=2)
+    _, hist = cg.train_cyclegan(x, y, two, quiet=True)
+    assert hist["step"] == [1, 2]
+    _, hist = cg.train_cyclegan(x, y, two, max_seconds=1.0, quiet=True)
+    assert len(hist["step"]) > 2 and hist["time"][-2] < 1.0
+
+
 def test_short_training_moves_both_translators_towards_the_ground_truth():
     x_data, y_data = data.stroke_domains()
     x, y, labels = data.stroke_pairs("test")
