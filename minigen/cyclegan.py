@@ -128,7 +128,7 @@ def discriminator_objective(d_x_real: torch.Tensor, d_x_fake: torch.Tensor,
 # Networks
 # --------------------------------------------------------------------------------------------
 class ResidualBlock(nn.Module):
-    """``h + conv(relu(conv(h)))``: two 3x3 convolutions that add a correction to their input."""
+    """``relu(h + conv(relu(conv(h))))``: two 3x3 convolutions add a correction to their input."""
 
     def __init__(self, channels: int):
         super().__init__()
@@ -391,7 +391,8 @@ def _save(path, models, optimizers, history, config, step) -> Path:
 
 @torch.no_grad()
 def translate(generator: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
-    """Apply a generator (``G``, ``F`` or any image-to-image module) to ``x`` in batches.
+    """Apply a generator (``G``, ``F`` or any image-to-image module) to ``x`` in batches, in
+    eval mode (the module is left in eval mode).
 
     Runs on the device of the generator's parameters (the CPU for a module without any) and
     returns a CPU tensor.
