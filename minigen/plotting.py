@@ -17,6 +17,15 @@ from minigen.utils import check_images
 __all__ = ["grid_array", "image_grid", "save_image_grid", "plot_history", "scatter_2d"]
 
 
+def _figure_and_axes(ax, figsize):
+    """``(figure, axes)``: a new figure of ``figsize`` inches, or the one ``ax`` belongs to."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        return plt.subplots(figsize=figsize)
+    return ax.figure, ax
+
+
 def grid_array(images, nrow: int | None = None, pad: int = 2, pad_value: float = 0.5) -> np.ndarray:
     """Tile a batch ``(B, C, H, W)`` in [0, 1] into one ``(rows*H', cols*W')`` (or RGB) array."""
     images = check_images(images, "images", channels=None, size=None).detach().float().cpu()
@@ -78,18 +87,13 @@ def plot_history(history: dict, keys=None, *, ax=None, smooth: int = 1, title: s
     ``keys`` picks the curves (default: all but ``"step"`` and ``"time"``); the x axis is
     ``history["step"]`` when present. ``smooth`` > 1 applies a running mean of that width.
     """
-    import matplotlib.pyplot as plt
-
     if not isinstance(history, dict) or not history:
         raise ValueError("history must be a non-empty dict of lists, as returned by a training loop.")
     keys = list(keys) if keys is not None else [k for k in history if k not in ("step", "time")]
     missing = [k for k in keys if k not in history]
     if missing:
         raise KeyError(f"history has no {missing}; it has {sorted(history)}.")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-    else:
-        fig = ax.figure
+    fig, ax = _figure_and_axes(ax, (6, 3.5))
     for k in keys:
         y = np.asarray(history[k], dtype=float)
         x = np.asarray(history.get("step", range(len(y))), dtype=float)[: len(y)]
@@ -111,15 +115,10 @@ def scatter_2d(samples, *, mixture=None, ax=None, title: str | None = None,
 
     ``mixture`` is a :class:`minigen.data.GaussianMixture2D` (or anything with ``log_prob``).
     """
-    import matplotlib.pyplot as plt
-
     pts = torch.as_tensor(samples).detach().float().cpu()
     if pts.dim() != 2 or pts.shape[1] != 2:
         raise ValueError(f"samples must have shape (n, 2), got {tuple(pts.shape)}.")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(4, 4))
-    else:
-        fig = ax.figure
+    fig, ax = _figure_and_axes(ax, (4, 4))
     if lim is None:
         ref = mixture.means.abs().max().item() + 1.0 if mixture is not None else pts.abs().max().item()
         lim = max(1.0, float(ref) * 1.1)
