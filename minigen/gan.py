@@ -245,7 +245,8 @@ class GANConfig:
 
     ``net`` is ``"conv"`` (28x28 digits) or ``"mlp"`` (2-D points); ``loss`` is
     ``"nonsaturating"``, ``"minimax"`` or ``"lsgan"``; ``d_steps`` discriminator updates are made
-    per generator update.
+    per generator update; ``r1`` is the weight gamma of the R1 penalty, eq. ``gan-r1``,
+    ``gamma / 2 * E_x[|grad_x D(x)|^2]`` on real data, added to D's loss (0 switches it off).
     """
 
     net: str = "conv"
@@ -370,8 +371,10 @@ def train_gan(G: nn.Module, D: nn.Module, real, config: GANConfig = DIGITS, *,
     ``loss_G``, and ``D_real``/``D_fake``, the mean probability "real" D gave to real and to
     generated data in its last update.
     """
-    from minigen.utils import progress
+    from minigen.utils import check_images, progress
 
+    if config.net == "conv" and isinstance(real, torch.Tensor):
+        check_images(real, "real images")  # (N, 1, 28, 28) in [0, 1], like minigen.data.digits
     device = torch.device(device) if device is not None else next(G.parameters()).device
     opt = optimizers if optimizers is not None else make_optimizers(G, D, config)
     if history is None:

@@ -287,6 +287,14 @@ def test_nan_stops_training_before_any_parameter_changes(tmp_path):
     assert load_checkpoint(tmp_path / "c.pt")["step"] == 2  # the last good checkpoint is kept
 
 
+def test_conv_training_checks_the_images():
+    G, D = gan.build_gan(TINY_DIGITS)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        gan.train_gan(G, D, 255 * torch.rand(10, 1, 28, 28), TINY_DIGITS, steps=1, quiet=True)
+    with pytest.raises(ValueError, match="channel"):
+        gan.train_gan(G, D, torch.rand(10, 28, 28), TINY_DIGITS, steps=1, quiet=True)
+
+
 def test_checkpoint_every_and_load_gan(tmp_path):
     seed_everything(0)
     G, D = gan.build_gan(TINY_DIGITS)
