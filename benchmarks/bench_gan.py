@@ -20,11 +20,15 @@ import os
 import platform
 import time
 
-import torch
+# Idle OpenMP threads sleep instead of spinning: on a shared machine spinning threads steal the
+# cores other processes need, and everyone runs slower (set before torch is imported).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from minigen import gan, metrics
-from minigen.data import digits, ring8
-from minigen.utils import get_device, seed_everything
+import torch  # noqa: E402
+
+from minigen import gan, metrics  # noqa: E402
+from minigen.data import digits, ring8  # noqa: E402
+from minigen.utils import get_device, seed_everything  # noqa: E402
 
 
 def train_until(G, D, real, config, seconds, device, state):
