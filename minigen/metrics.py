@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minigen.data import digits, thick_strokes
+from minigen.data import digits
 from minigen.utils import check_images, get_device
 
 __all__ = [
@@ -47,7 +47,6 @@ __all__ = [
     "mode_coverage",
     "label_preservation",
     "pixel_error",
-    "dilate",
 ]
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "digit_classifier.pt"
@@ -88,10 +87,6 @@ class DigitClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, 10)`` for images ``x`` ``(B, 1, 28, 28)`` in [0, 1]."""
         return self.fc2(self.features(x))
-
-
-#: The classifier's "thick strokes" augmentation, :func:`minigen.data.thick_strokes` (an alias).
-dilate = thick_strokes
 
 
 _CLASSIFIERS: dict[str, DigitClassifier] = {}
