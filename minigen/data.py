@@ -29,6 +29,7 @@ import torch
 __all__ = [
     "digits",
     "digits_path",
+    "per_class_indices",
     "GaussianMixture2D",
     "ring8",
     "grid25",
@@ -116,6 +117,27 @@ def digits(split: str = "train", *, device=None) -> tuple[torch.Tensor, torch.Te
         keep = _test_mask() if split == "test" else ~_test_mask()
     images = torch.from_numpy(pixels[keep].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
     return images.to(device), torch.from_numpy(labels[keep].copy()).to(device)
+
+
+def per_class_indices(labels: torch.Tensor, per_class: int, *,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """Row indices of ``per_class`` randomly chosen examples of each class, classes in order.
+
+    For each class c = 0, 1, ... in turn, the rows with ``labels == c`` are shuffled by
+    ``generator`` and the first ``per_class`` kept. The same generator seed draws the same order,
+    so the subset for a smaller ``per_class`` is part of the one for a larger. ``labels``:
+    int64 ``(N,)``; returns int64 indices ``(per_class * number of classes,)`` on ``labels``' device.
+    """
+    if labels.dim() != 1 or labels.dtype != torch.int64:
+        raise ValueError(f"labels must be int64 of shape (N,), got {labels.dtype} {tuple(labels.shape)}.")
+    cpu = labels.cpu()
+    rows = []
+    for c in range(int(cpu.max()) + 1 if len(cpu) else 0):
+        of_c = torch.nonzero(cpu == c).flatten()
+        if len(of_c) < per_class:
+            raise ValueError(f"class {c} has {len(of_c)} examples, fewer than per_class={per_class}.")
+        rows.append(of_c[torch.randperm(len(of_c), generator=generator)[:per_class]])
+    return torch.cat(rows).to(labels.device) if rows else cpu.new_empty(0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ __all__ = [
     "mode_coverage",
     "label_preservation",
     "pixel_error",
+    "grey_share",
 ]
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "digit_classifier.pt"
@@ -401,3 +402,17 @@ def pixel_error(images, target) -> float:
         raise ValueError(f"images and target must have the same shape, got {tuple(x.shape)} "
                          f"and {tuple(y.shape)}.")
     return float((x.double() - y.double().to(x.device)).abs().mean())
+
+
+def grey_share(images, *, ink: float = 0.1, solid: float = 0.9) -> float:
+    """Among the pixels with some ink (value above ``ink``), the share that is grey (below ``solid``).
+
+    A blur measure with no classifier in it: real MNIST strokes are mostly solid, so their grey
+    share is about one half; a decoder mean that averages plausible digits (chapter "VAEs") has
+    grey edges around every stroke and a larger share. ``images``: ``(N, 1, 28, 28)`` in [0, 1].
+    """
+    x = check_images(images, "images").detach()
+    inked = x > ink
+    if not inked.any():
+        raise ValueError(f"images have no pixel above ink={ink:g}: the grey share is undefined.")
+    return ((x < solid) & inked).sum().item() / inked.sum().item()

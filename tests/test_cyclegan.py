@@ -26,26 +26,20 @@ def _hashes(images):
 # ------------------------------------------------------------------------------------------
 # The domain pair
 # ------------------------------------------------------------------------------------------
-def test_thick_strokes_by_hand():
-    x = torch.zeros(1, 1, 5, 5)
-    x[0, 0, 2, 2] = 0.7
-    x[0, 0, 0, 4] = 1.0
-    y = data.thick_strokes(x)
-    expected = torch.zeros(1, 1, 5, 5)
-    expected[0, 0, 1:4, 1:4] = 0.7
-    expected[0, 0, 0:2, 3:5] = 1.0
-    torch.testing.assert_close(y, expected)
-
-
-def test_thick_strokes_grows_a_pixel_into_a_3x3_block():
-    x = torch.zeros(1, 1, 28, 28)
-    x[0, 0, 10, 20] = 0.7
-    x[0, 0, 0, 0] = 0.4  # at the border the block is clipped to 2x2
-    y = data.thick_strokes(x)
-    expected = torch.zeros(1, 1, 28, 28)
-    expected[0, 0, 9:12, 19:22] = 0.7
-    expected[0, 0, 0:2, 0:2] = 0.4
-    torch.testing.assert_close(y, expected)
+@pytest.mark.parametrize("size, pixels, blocks", [
+    # (row, col, value) of single pixels, and the block each grows into; a pixel at the border
+    # grows into a 3x3 block clipped by the image edge
+    (5, [(2, 2, 0.7), (0, 4, 1.0)], [(slice(1, 4), slice(1, 4), 0.7), (slice(0, 2), slice(3, 5), 1.0)]),
+    (28, [(10, 20, 0.7), (0, 0, 0.4)], [(slice(9, 12), slice(19, 22), 0.7), (slice(0, 2), slice(0, 2), 0.4)]),
+])
+def test_thick_strokes_grows_a_pixel_into_a_3x3_block(size, pixels, blocks):
+    x = torch.zeros(1, 1, size, size)
+    for r, c, v in pixels:
+        x[0, 0, r, c] = v
+    expected = torch.zeros(1, 1, size, size)
+    for rows, cols, v in blocks:
+        expected[0, 0, rows, cols] = v
+    torch.testing.assert_close(data.thick_strokes(x), expected)
 
 
 def test_stroke_domains_are_disjoint_balanced_shuffled_halves():

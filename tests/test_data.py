@@ -155,3 +155,24 @@ def test_mnist_download_failure_names_the_alternatives(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision", fake)
     with pytest.raises(RuntimeError, match="unreachable.*digits\\(\\)"):
         data.mnist("train", root=tmp_path, download=True)
+
+
+def test_per_class_indices_balanced_nested_and_seeded():
+    labels = torch.tensor([2, 0, 1, 0, 2, 1, 0, 2, 1, 1, 0, 2])  # four of each class
+    small = data.per_class_indices(labels, 2, generator=torch.Generator().manual_seed(3))
+    large = data.per_class_indices(labels, 3, generator=torch.Generator().manual_seed(3))
+    assert labels[small].tolist() == [0, 0, 1, 1, 2, 2]  # classes in order, per_class each
+    assert len(set(small.tolist())) == 6
+    for c in range(3):  # the smaller subset is the start of the larger, class by class
+        assert small[2 * c:2 * c + 2].tolist() == large[3 * c:3 * c + 2].tolist()
+    again = data.per_class_indices(labels, 2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(small, again)
+    all_rows = data.per_class_indices(labels, 4, generator=torch.Generator().manual_seed(0))
+    assert sorted(all_rows.tolist()) == list(range(12))
+
+
+def test_per_class_indices_errors():
+    with pytest.raises(ValueError, match="fewer than per_class=5"):
+        data.per_class_indices(torch.tensor([0, 1, 1]), 5)
+    with pytest.raises(ValueError, match="int64"):
+        data.per_class_indices(torch.tensor([0.0, 1.0]), 1)

@@ -328,3 +328,13 @@ def test_features_on_gpu_match_cpu(held_out):
     x = held_out[0][:200]
     torch.testing.assert_close(M.features(x, device="cuda"), M.features(x, device="cpu"),
                                atol=1e-4, rtol=1e-4)
+
+
+def test_grey_share_by_hand():
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 0, :6] = torch.tensor([0.05, 0.3, 0.5, 0.95, 1.0, 1.0])  # ink: 0.3, 0.5, 0.95, 1, 1
+    assert M.grey_share(x) == pytest.approx(2 / 5)
+    assert M.grey_share(x, solid=0.99) == pytest.approx(3 / 5)
+    assert M.grey_share((x > 0.5).float()) == 0.0  # black and white: nothing grey
+    with pytest.raises(ValueError, match="no pixel above"):
+        M.grey_share(torch.zeros(2, 1, 28, 28))
