@@ -24,7 +24,6 @@ from pathlib import Path
 # OMP_WAIT_POLICY=PASSIVE keeps waiting threads from spinning on cores the others need; on a quiet
 # machine it makes small models slower (the ring GAN: 53 instead of 130 steps/s with 2 threads,
 # measured), so it is not the default.
-
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 

@@ -2,10 +2,11 @@
 CycleGANs*.
 
 Modules, in the order of the book: :mod:`minigen.utils` (device, seeds), :mod:`minigen.data`,
-:mod:`minigen.plotting`, :mod:`minigen.checkpoint`, :mod:`minigen.metrics`, :mod:`minigen.gan`,
+:mod:`minigen.plotting`, :mod:`minigen.checkpoint`, :mod:`minigen.metrics`,
+:mod:`minigen.training` (the contract the four model families share), :mod:`minigen.gan`,
 :mod:`minigen.vae`, :mod:`minigen.cyclegan`, :mod:`minigen.cvae` (class-conditional VAE, used
-by the chapter on image extension). Import the module you need, e.g.
-``from minigen import gan``.
+by the chapter on image extension) and :mod:`minigen.cli` (``python -m minigen``). Import the
+module you need, e.g. ``from minigen import gan``.
 """
 __version__ = "0.1.0"
 

@@ -1,4 +1,4 @@
-"""Checkpoints: models, optimisers, history, settings and random states in one safe file.
+"""Checkpoints: models, optimisers, history, settings and the run's random state in one safe file.
 
 Writing is atomic (a temporary file in the same folder, then ``os.replace``), so a run that is
 interrupted or diverges never leaves a half-written checkpoint. Reading uses
@@ -7,53 +7,26 @@ the internet can hold tensors and plain data, nothing else.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
-import random
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "rng_state", "set_rng_state"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load", "CheckpointError"]
 
 FORMAT = "minigen-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one model per checkpoint, under models['model']; 'extra' resume state
 
 
 class CheckpointError(RuntimeError):
     """A file could not be read as a minigen checkpoint."""
 
 
-def rng_state() -> dict:
-    """The states of Python's, NumPy's and PyTorch's (CPU and CUDA) generators, as plain data."""
-    version, py_state, gauss = random.getstate()
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    state = {
-        "python": [version, list(py_state), gauss],
-        "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), int(np_pos),
-                  int(np_has_gauss), float(np_gauss)],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    """Restore the generator states saved by :func:`rng_state`."""
-    version, py_state, gauss = state["python"]
-    random.setstate((version, tuple(py_state), gauss))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None = None,
                     history: dict | None = None, settings: dict | None = None,
-                    step: int = 0) -> Path:
+                    step: int = 0, extra: dict | None = None) -> Path:
     """Write a checkpoint atomically and return its path.
 
     Args:
@@ -66,6 +39,8 @@ def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None 
         settings: plain data (str, int, float, bool, None, lists and dicts of them) from which
             the models can be rebuilt, e.g. ``dataclasses.asdict(config)``.
         step: the number of training steps done.
+        extra: what a training loop needs to resume exactly (its random generator's state, the
+            position of its data loader, ...): tensors and plain data.
     """
     from minigen import __version__
 
@@ -82,7 +57,7 @@ def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None 
         "optimizers": {k: o.state_dict() for k, o in (optimizers or {}).items()},
         "history": {k: [float(v) for v in vals] for k, vals in (history or {}).items()},
         "settings": dict(settings or {}),
-        "rng": rng_state(),
+        "extra": dict(extra or {}),
     }
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
@@ -101,7 +76,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`, safely.
 
     Returns the dictionary with keys ``family``, ``step``, ``models``, ``optimizers``,
-    ``history``, ``settings`` and ``rng``. Raises :class:`CheckpointError` for a missing,
+    ``history``, ``settings`` and ``extra``. Raises :class:`CheckpointError` for a missing,
     truncated or foreign file, and never executes code stored in the file.
     """
     path = Path(path)
@@ -121,9 +96,91 @@ def load_checkpoint(path, map_location="cpu") -> dict:
             f"{path} is a PyTorch file but not a minigen checkpoint (no '{FORMAT}' marker). "
             "Checkpoints are written by minigen's training loops and `python -m minigen train`."
         )
-    if payload.get("format_version", 0) > FORMAT_VERSION:
+    version = payload.get("format_version", 0)
+    if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} was written by a newer minigen ({payload.get('minigen_version')}); "
-            "upgrade minigen to read it."
+            f"{path} was written by a newer minigen ({payload.get('minigen_version')}, format "
+            f"{version}); this minigen reads format {FORMAT_VERSION}. Upgrade minigen to read it."
         )
     return payload
+
+
+def load(checkpoint, *, family: str, config_class, model_class, build, device=None):
+    """Rebuild the model saved in ``checkpoint``: the one loader every model family uses.
+
+    ``checkpoint`` is a path or the dictionary :func:`load_checkpoint` returns; ``family`` the
+    name the family saves under (``"gan"``, ``"vae"``, ``"cvae"``, ``"cyclegan"``);
+    ``config_class`` its frozen settings dataclass, ``model_class`` its ``nn.Module`` (made from
+    a config) and ``build(config, *, device)`` its ``build``.
+
+    Everything is checked before anything large is made: the family, the format version, the
+    settings (every key known, every value of the type the config expects) and the shape of every
+    saved tensor against a copy of the model built on PyTorch's ``meta`` device, which allocates
+    no memory. So a damaged or hand-edited file whose settings ask for a huge network is refused
+    without allocating it. Returns the model, on ``device``, in eval mode. Every problem raises
+    :class:`CheckpointError` saying what is wrong and what to do.
+    """
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    where = "the checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
+    if ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{where} is not a minigen checkpoint (no '{FORMAT}' marker).")
+    if ckpt.get("family") != family:
+        raise CheckpointError(
+            f"{where} holds a {ckpt.get('family')!r} model, not a {family!r} one: load it with "
+            f"minigen.{ckpt.get('family')}.load (python -m minigen reads any family).")
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{where} has checkpoint format {ckpt.get('format_version')}, written by minigen "
+            f"{ckpt.get('minigen_version')}; this minigen reads format {FORMAT_VERSION}. "
+            "Train the model again with this version (python -m minigen train ...).")
+    config = _config_from_settings(ckpt.get("settings"), config_class, where)
+    saved = (ckpt.get("models") or {}).get("model")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{where} holds no model weights (models['model'] is missing).")
+    with torch.device("meta"):
+        expected = model_class(config).state_dict()
+    missing, unexpected = sorted(set(expected) - set(saved)), sorted(set(saved) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{where} does not match the {family} network its settings describe: missing "
+            f"{missing[:5]}, unexpected {unexpected[:5]}. The file was edited or damaged; "
+            "train the model again.")
+    for name, tensor in expected.items():
+        if not isinstance(saved[name], torch.Tensor) or saved[name].shape != tensor.shape:
+            got = tuple(saved[name].shape) if isinstance(saved[name], torch.Tensor) else saved[name]
+            raise CheckpointError(
+                f"{where}: weight {name!r} has shape {got}, but the settings describe "
+                f"{tuple(tensor.shape)}. The file was edited or damaged; train the model again.")
+    model = build(config, device=device)
+    model.load_state_dict(saved)
+    return model.eval()
+
+
+def _config_from_settings(settings, config_class, where: str):
+    """The frozen config saved as plain data, checked field by field."""
+    if not isinstance(settings, dict):
+        raise CheckpointError(f"{where} has no settings to rebuild the model from.")
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(settings) - set(fields))
+    if unknown:
+        raise CheckpointError(
+            f"{where} has settings {unknown} that {config_class.__name__} does not know (known: "
+            f"{sorted(fields)}). It was written by another minigen version or edited; train the "
+            "model again with this version.")
+    defaults = config_class()
+    values = {}
+    for name, value in settings.items():
+        default = getattr(defaults, name)
+        if isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)
+        ok = (isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
+              or isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
+            raise CheckpointError(
+                f"{where}: setting {name}={value!r} should be a {type(default).__name__} like "
+                f"the default {default!r}. The file was edited or damaged; train the model again.")
+        values[name] = value
+    try:
+        return config_class(**values)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: its settings are not valid: {exc}") from exc

@@ -16,24 +16,24 @@ classes (:func:`sample`), which is what the chapter uses to add training images.
 
 Nothing here re-derives the VAE: the reparameterised sample, the KL, the likelihood, the ELBO and
 its reduction (summed over pixels and latent dimensions, averaged over the batch, in nats), the
-log-variance clamp and the shift augmentation all come from :mod:`minigen.vae`.
+log-variance clamp, the shift augmentation and the loss :func:`minigen.vae.vae_loss` all come
+from :mod:`minigen.vae`; training follows the contract of :mod:`minigen.training`.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from minigen import checkpoint as _checkpoint
 from minigen import vae
-from minigen.checkpoint import load_checkpoint, save_checkpoint
-from minigen.utils import check_finite, check_images, progress
+from minigen.training import Batches, Run, place
+from minigen.utils import check_images
 
-__all__ = ["N_CLASSES", "check_labels", "CVAEConfig", "CVAE", "build_cvae", "conditional_elbo",
-           "training_step", "train", "sample", "change_label", "load_cvae"]
+__all__ = ["N_CLASSES", "check_labels", "CVAEConfig", "CVAE", "build", "make_optimizers",
+           "conditional_elbo", "train_step", "train", "sample", "change_label", "load"]
 
 N_CLASSES = 10
 
@@ -107,9 +107,21 @@ class CVAE(nn.Module):
         return self.decode(z, labels), mu, log_var
 
 
-def build_cvae(config: CVAEConfig = CVAEConfig(), device=None) -> CVAE:
-    """A freshly initialised :class:`CVAE` for ``config``, on ``device``."""
-    return CVAE(config).to(device)
+def build(config: CVAEConfig = CVAEConfig(), *, seed: int = 0, device=None) -> CVAE:
+    """A new :class:`CVAE` for ``config`` on ``device`` (``None``: the best available).
+
+    The weights are drawn on the CPU from PyTorch's generator seeded with ``seed`` inside
+    ``torch.random.fork_rng``: the same on every device, and the caller's random state untouched.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = CVAE(config)
+    return place(model, device)
+
+
+def make_optimizers(model: CVAE) -> dict:
+    """``{"cvae": Adam}`` over both networks, with the model's learning rate."""
+    return {"cvae": torch.optim.Adam(model.parameters(), lr=model.config.lr)}
 
 
 def conditional_elbo(model: CVAE, x: torch.Tensor, labels: torch.Tensor,
@@ -126,86 +138,65 @@ def conditional_elbo(model: CVAE, x: torch.Tensor, labels: torch.Tensor,
 # --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
-def training_step(model: CVAE, x: torch.Tensor, labels: torch.Tensor,
-                  optimizer: torch.optim.Optimizer, *, generator: torch.Generator | None = None,
-                  step: int = 0) -> vae.ELBO:
-    """One gradient step on the (beta-weighted) negative conditional ELBO; returns its parts."""
-    parts = conditional_elbo(model, x, labels, generator)
-    loss = parts.kl * model.config.beta - parts.reconstruction  # beta = 1: minus the ELBO
-    check_finite(step, loss=loss.item())  # NaN guard: raise before the parameters change
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return parts
+def train_step(model: CVAE, x: torch.Tensor, labels: torch.Tensor, optimizers: dict, *,
+               generator: torch.Generator | None = None, elbo_fn=None) -> dict:
+    """One gradient step on :func:`minigen.vae.vae_loss` of the conditional ELBO of a batch.
 
-
-def train(model: CVAE, x_train: torch.Tensor, labels: torch.Tensor, *, steps: int | None = None,
-          max_seconds: float | None = None, generator: torch.Generator | None = None,
-          checkpoint: str | Path | None = None, checkpoint_every: int = 1000,
-          quiet: bool | None = None) -> dict:
-    """Train on images ``x_train`` ``(N, 1, 28, 28)`` in [0, 1] with their classes ``labels`` ``(N,)``.
-
-    As :func:`minigen.vae.train`: settings from ``model.config``; stops after ``steps`` (default
-    ``config.steps``) or ``max_seconds``, whichever comes first; repeatable with fixed ``steps``
-    and ``generator``; writes ``checkpoint`` every ``checkpoint_every`` steps and at the end.
-    Returns ``{"step", "time", "loss", "elbo", "reconstruction", "kl"}``, one number per step.
+    ``x`` ``(B, 1, 28, 28)`` in [0, 1] with classes ``labels`` ``(B,)``; ``optimizers``:
+    ``{"cvae": ...}``; ``elbo_fn(model, x, labels, generator) -> ELBO`` defaults to
+    :func:`conditional_elbo`. Returns 0-d tensors ``loss``, ``elbo``, ``reconstruction``, ``kl``.
     """
+    parts = (elbo_fn or conditional_elbo)(model, x, labels, generator)
+    loss = vae.vae_loss(parts, model.config.beta)  # beta = 1: minus the ELBO
+    optimizers["cvae"].zero_grad()
+    loss.backward()
+    optimizers["cvae"].step()
+    return {"loss": loss.detach(), **{k: v.detach() for k, v in parts._asdict().items()}}
+
+
+def train(model: CVAE, data, *, steps: int | None = None, max_seconds: float | None = None,
+          seed: int = 0, device=None, checkpoint=None, checkpoint_every: int = 500, resume=None,
+          progress: bool | None = None, elbo_fn=None) -> dict:
+    """Train on ``data = (images, labels)``: ``(N, 1, 28, 28)`` in [0, 1] and int64 classes ``(N,)``.
+
+    The keyword arguments are those of every family (:func:`minigen.vae.train`,
+    :mod:`minigen.training`); settings come from ``model.config``. Returns
+    ``{"step", "time", "loss", "elbo", "reconstruction", "kl"}``, one number per step; the model
+    is left in eval mode.
+    """
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError("data must be a pair (images, labels), e.g. minigen.data.digits('train').")
     c = model.config
-    device = next(model.parameters()).device
-    x_train = check_images(x_train, "x_train").to(device)
-    labels = check_labels(labels, len(x_train)).to(device)
-    if steps is None and max_seconds is None:
-        steps = c.steps
-    optimizer = torch.optim.Adam(model.parameters(), lr=c.lr)
-    history = {k: [] for k in ("step", "time", "loss", "elbo", "reconstruction", "kl")}
-    batch_size = min(c.batch_size, len(x_train))
-    batches, step, start = iter(()), 0, time.perf_counter()
-    model.train()
-    bar = progress(total=steps, desc="CVAE", quiet=quiet)
-    while steps is None or step < steps:
-        if max_seconds is not None and time.perf_counter() - start >= max_seconds:
-            break
-        idx = next(batches, None)
-        if idx is None:  # a new epoch: a fresh shuffle, cut into full batches
-            perm = torch.randperm(len(x_train), generator=generator).to(device)
-            batches = iter(perm[:len(perm) // batch_size * batch_size].view(-1, batch_size))
-            idx = next(batches)
-        x = vae.shift_images(x_train[idx], c.shift, generator)
-        parts = training_step(model, x, labels[idx], optimizer, generator=generator, step=step)
-        step += 1
-        rec, kl = parts.reconstruction.item(), parts.kl.item()
-        row = dict(step=step, time=time.perf_counter() - start, loss=c.beta * kl - rec,
-                   elbo=rec - kl, reconstruction=rec, kl=kl)
-        for k, v in row.items():
-            history[k].append(v)
-        bar.update(1)
-        if step % checkpoint_every == 0:
-            _save(checkpoint, model, optimizer, history, step)
-    bar.close()
-    _save(checkpoint, model, optimizer, history, step)  # the last state, whatever stopped the loop
-    model.eval()
-    return history
-
-
-def _save(path, model: CVAE, optimizer, history: dict, step: int) -> Path | None:
-    """Write a ``"cvae"`` checkpoint to ``path``; nothing when ``path`` is None."""
-    if path is None:
-        return None
-    return save_checkpoint(path, family="cvae", models={"cvae": model}, optimizers={"adam": optimizer},
-                           history=history, settings=asdict(model.config), step=step)
+    x_train = check_images(data[0], "images")
+    labels = check_labels(data[1], len(x_train))
+    place(model, device)
+    optimizers = make_optimizers(model)
+    run = Run("cvae", model, optimizers, steps=steps, max_seconds=max_seconds,
+              default_steps=c.steps, seed=seed, checkpoint=checkpoint,
+              checkpoint_every=checkpoint_every, progress=progress)
+    x_train, labels = x_train.to(run.device), labels.to(run.device)
+    batches = run.track("batches", Batches(len(x_train), c.batch_size, run.generator))
+    run.resume(resume)
+    while run.going():
+        idx = batches.next()
+        x = vae.shift_images(x_train[idx], c.shift, run.generator)
+        run.record(**train_step(model, x, labels[idx], optimizers, generator=run.generator,
+                                elbo_fn=elbo_fn))
+    return run.finish()
 
 
 # --------------------------------------------------------------------------------------------
 # Using a trained model
 # --------------------------------------------------------------------------------------------
 @torch.no_grad()
-def sample(model: CVAE, labels: torch.Tensor, *, generator: torch.Generator | None = None,
-           device=None) -> torch.Tensor:
+def sample(model: CVAE, labels: torch.Tensor, *, generator: torch.Generator | None = None
+           ) -> torch.Tensor:
     """One digit of each class in ``labels`` ``(N,)``: z ~ N(0, I), decoder mean ``sigmoid(decode(z, y))``.
 
-    Returns float32 ``(N, 1, 28, 28)`` in [0, 1]; the same ``generator`` state gives the same images.
+    Returns float32 ``(N, 1, 28, 28)`` in [0, 1] on the model's device; z is drawn on the CPU
+    from ``generator``, so the same generator state gives the same images on every device.
     """
-    device = device or next(model.parameters()).device
+    device = next(model.parameters()).device
     labels = check_labels(labels).to(device)
     z = torch.randn(len(labels), model.config.latent_dim, generator=generator).to(device)
     return torch.sigmoid(model.decode(z, labels))
@@ -226,11 +217,7 @@ def change_label(model: CVAE, x: torch.Tensor, labels: torch.Tensor,
     return torch.sigmoid(model.decode(mu, new_labels))
 
 
-def load_cvae(checkpoint, device=None) -> CVAE:
+def load(checkpoint, *, device=None) -> CVAE:
     """Rebuild the :class:`CVAE` saved in ``checkpoint`` (a path or a loaded dict), in eval mode."""
-    ckpt = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
-    if ckpt["family"] != "cvae":
-        raise ValueError(f"expected a cvae checkpoint, got a {ckpt['family']} one.")
-    model = CVAE(CVAEConfig(**ckpt["settings"]))
-    model.load_state_dict(ckpt["models"]["cvae"])
-    return model.to(device).eval()
+    return _checkpoint.load(checkpoint, family="cvae", config_class=CVAEConfig, model_class=CVAE,
+                            build=build, device=device)

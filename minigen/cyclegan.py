@@ -4,22 +4,20 @@ Two generators, ``G: X -> Y`` and ``F: Y -> X``, and two discriminators, ``D_X``
 ``F(y)``) and ``D_Y`` (real y versus ``G(x)``), trained with least-squares adversarial losses
 (imported from :mod:`minigen.gan`) plus the cycle-consistency and identity losses (Zhu et al.
 2017). The order of this module follows the chapter: the losses (the equations), the networks,
-the history buffer of generated images, one training step, the training loop, then the command
-line entry points.
+the history buffer of generated images, one training step, the training loop, translating and
+loading a saved model. Training follows the contract of :mod:`minigen.training`.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from minigen import checkpoint as _checkpoint
 from minigen.gan import lsgan_discriminator_loss, lsgan_generator_loss
-from minigen.utils import check_finite, progress
+from minigen.training import Batches, Run, place
+from minigen.utils import check_images
 
 __all__ = [
     "cycle_loss",
@@ -31,14 +29,14 @@ __all__ = [
     "PatchDiscriminator",
     "ImageHistory",
     "CycleGANConfig",
-    "build_models",
-    "build_optimizers",
+    "CycleGAN",
+    "build",
+    "make_optimizers",
     "train_step",
-    "train_cyclegan",
+    "train",
     "translate",
     "evaluate_translation",
-    "train_cli",
-    "translate_from_checkpoint",
+    "load",
 ]
 
 
@@ -52,14 +50,18 @@ def cycle_loss(x: torch.Tensor, x_cyc: torch.Tensor, y: torch.Tensor, y_cyc: tor
     .. math:: L_{cyc}(G, F) = \\mathbb E_x \\lVert F(G(x)) - x \\rVert_1
                               + \\mathbb E_y \\lVert G(F(y)) - y \\rVert_1
 
+    **Reduction**: each L1 norm is computed as the *mean* absolute difference over the pixels
+    (not their sum), then averaged over the batch, as the official code's ``nn.L1Loss`` does; so
+    the norm in the equation is read as ``mean_i |a_i - b_i|`` over an image's ``C * H * W`` pixels.
+
     Args:
         x: real images of domain X, ``(B, C, H, W)``.
         x_cyc: their round trips ``F(G(x))``, same shape as ``x``.
         y: real images of domain Y, ``(B', C, H, W)``.
         y_cyc: their round trips ``G(F(y))``, same shape as ``y``.
     Returns:
-        A scalar: each L1 norm is the mean absolute difference over all pixels and the batch
-        (so the loss between all-zero and all-one images is 1 per term).
+        A scalar: the mean absolute difference over all pixels and the batch, one term per
+        domain (so the loss between all-zero and all-one images is 1 per term).
     """
     return (x_cyc - x).abs().mean() + (y_cyc - y).abs().mean()
 
@@ -76,8 +78,8 @@ def identity_loss(x: torch.Tensor, x_idt: torch.Tensor, y: torch.Tensor, y_idt: 
         x: real images of domain X, ``(B, C, H, W)``; ``x_idt = F(x)``, same shape.
         y: real images of domain Y, ``(B', C, H, W)``; ``y_idt = G(y)``, same shape.
     Returns:
-        A scalar; each norm is the mean absolute difference over pixels and batch, as in
-        :func:`cycle_loss`.
+        A scalar; each norm is the mean absolute difference over pixels and batch (the
+        reduction of :func:`cycle_loss`: a per-pixel mean, not a sum).
     """
     return (y_idt - y).abs().mean() + (x_idt - x).abs().mean()
 
@@ -201,10 +203,11 @@ class ImageHistory:
 
     :meth:`query` takes a batch of freshly generated images and returns a batch of the same
     shape. While the buffer is not full, each new image is stored and returned as it is. Once it
-    is full, each image is, with probability 1/2, returned as it is, and otherwise swapped with a
-    uniformly chosen stored image: the stored one is returned and the new one takes its place.
-    The discriminator thus also sees what the generator produced a while ago, which damps
-    oscillations. All random choices come from ``generator``; ``size=0`` turns the buffer off.
+    is full, each image in turn is, with probability 1/2, returned as it is, and otherwise swapped
+    with a uniformly chosen stored image: the stored one is returned and the new one takes its
+    place. The discriminator thus also sees what the generator produced a while ago, which damps
+    oscillations. All random choices come from ``generator`` (drawn on its device, a whole batch at
+    a time, so a GPU never waits); ``size=0`` turns the buffer off.
     """
 
     def __init__(self, size: int = 50, generator: torch.Generator | None = None):
@@ -212,25 +215,47 @@ class ImageHistory:
             raise ValueError(f"size must be non-negative, got {size}.")
         self.size = size
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
-        self.images: list[torch.Tensor] = []
+        self.images: torch.Tensor | None = None  # (size, C, H, W) once the first batch arrives
+        self.count = 0  # how many slots are filled
 
     @torch.no_grad()
     def query(self, images: torch.Tensor) -> torch.Tensor:
         """Return ``(B, ...)`` images for the discriminator; stores detached copies."""
+        images = images.detach()
         if self.size == 0:
-            return images.detach()
-        out = []
-        for image in images.detach():
-            if len(self.images) < self.size:
-                self.images.append(image.clone())
-                out.append(image)
-            elif torch.rand((), generator=self.generator).item() < 0.5:
-                k = int(torch.randint(self.size, (), generator=self.generator))
-                out.append(self.images[k])
-                self.images[k] = image.clone()
-            else:
-                out.append(image)
-        return torch.stack(out)
+            return images
+        if self.images is None:
+            self.images = images.new_zeros((self.size, *images.shape[1:]))
+        out = images.clone()
+        n_fill = min(len(images), self.size - self.count)  # while not full: store, return as is
+        self.images[self.count:self.count + n_fill] = images[:n_fill]
+        self.count += n_fill
+        new = images[n_fill:]
+        if len(new):
+            where, dev = self.generator.device, images.device
+            swap = (torch.rand(len(new), generator=self.generator, device=where) < 0.5).to(dev)
+            slot = torch.randint(self.size, (len(new),), generator=self.generator, device=where).to(dev)
+            # Image i, in its turn, gets what slot[i] holds then: the newest earlier image j < i
+            # swapped into the same slot, or else what the slot held before this batch.
+            i = torch.arange(len(new), device=dev)
+            same = swap[None, :] & (slot[None, :] == slot[:, None])  # [i, j]: j swapped into i's slot
+            earlier = torch.where(same & (i[None, :] < i[:, None]), i[None, :], -1).max(1).values
+            shape = (-1,) + (1,) * (images.dim() - 1)
+            held = torch.where((earlier >= 0).view(shape), new[earlier.clamp(min=0)], self.images[slot])
+            out[n_fill:] = torch.where(swap.view(shape), held, new)
+            # each slot ends up holding the last image swapped into it
+            last = swap & ~(same & (i[None, :] > i[:, None])).any(1)
+            self.images[slot[last]] = new[last]
+        return out
+
+    def state_dict(self) -> dict:
+        return {"images": self.images.cpu() if self.images is not None else torch.empty(0),
+                "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        images, self.count = state["images"], int(state["count"])
+        device = self.generator.device
+        self.images = images.to(device) if images.numel() or self.count else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,8 +284,21 @@ class CycleGANConfig:
     steps: int = 300
 
 
-def build_models(config: CycleGANConfig, device=None, *, seed: int = 0) -> dict[str, nn.Module]:
-    """The four networks ``{"G", "F", "D_X", "D_Y"}`` of ``config``, on ``device``.
+class CycleGAN(nn.Module):
+    """The four networks of one :class:`CycleGANConfig` (``config``): ``G: X -> Y``,
+    ``F: Y -> X`` and the discriminators ``D_X``, ``D_Y``."""
+
+    def __init__(self, config: CycleGANConfig = CycleGANConfig()):
+        super().__init__()
+        self.config = c = config
+        self.G = Generator(c.channels, c.n_blocks, c.input_gain)
+        self.F = Generator(c.channels, c.n_blocks, c.input_gain)
+        self.D_X = PatchDiscriminator(c.d_channels)
+        self.D_Y = PatchDiscriminator(c.d_channels)
+
+
+def build(config: CycleGANConfig = CycleGANConfig(), *, seed: int = 0, device=None) -> CycleGAN:
+    """A new :class:`CycleGAN` for ``config`` on ``device`` (``None``: the best available).
 
     The initial weights are drawn on the CPU from PyTorch's generator seeded with ``seed``
     inside :func:`torch.random.fork_rng`, so they are the same on every device and the global
@@ -268,43 +306,42 @@ def build_models(config: CycleGANConfig, device=None, *, seed: int = 0) -> dict[
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        models = {
-            "G": Generator(config.channels, config.n_blocks, config.input_gain),
-            "F": Generator(config.channels, config.n_blocks, config.input_gain),
-            "D_X": PatchDiscriminator(config.d_channels),
-            "D_Y": PatchDiscriminator(config.d_channels),
-        }
-    return {name: m.to(device) for name, m in models.items()}
+        model = CycleGAN(config)
+    return place(model, device)
 
 
-def build_optimizers(models: dict[str, nn.Module], config: CycleGANConfig) -> dict:
+def make_optimizers(model: CycleGAN) -> dict:
     """Adam for ``G`` and ``F`` together (one objective) and for ``D_X`` and ``D_Y`` together."""
-    betas = (config.beta1, config.beta2)
-    gen = list(models["G"].parameters()) + list(models["F"].parameters())
-    dis = list(models["D_X"].parameters()) + list(models["D_Y"].parameters())
-    return {"GF": torch.optim.Adam(gen, lr=config.lr, betas=betas),
-            "D": torch.optim.Adam(dis, lr=config.lr, betas=betas)}
+    c = model.config
+    betas = (c.beta1, c.beta2)
+    gen = list(model.G.parameters()) + list(model.F.parameters())
+    dis = list(model.D_X.parameters()) + list(model.D_Y.parameters())
+    return {"GF": torch.optim.Adam(gen, lr=c.lr, betas=betas),
+            "D": torch.optim.Adam(dis, lr=c.lr, betas=betas)}
 
 
-def train_step(models: dict, optimizers: dict, x: torch.Tensor, y: torch.Tensor,
-               config: CycleGANConfig, history_x: ImageHistory, history_y: ImageHistory,
-               step: int = 0) -> dict[str, float]:
+def train_step(model: CycleGAN, x: torch.Tensor, y: torch.Tensor, optimizers: dict,
+               history_x: ImageHistory, history_y: ImageHistory, *, cycle_fn=None,
+               identity_fn=None) -> dict:
     """One CycleGAN step on a batch ``x`` of domain X and an unpaired batch ``y`` of domain Y.
 
-    Returns the step's losses as plain numbers. Raises
-    :class:`~minigen.utils.TrainingDiverged` before any optimiser step if a loss is not finite.
+    ``optimizers`` is ``{"GF": ..., "D": ...}`` (:func:`make_optimizers`); ``history_x`` and
+    ``history_y`` buffer the generated ``F(y)`` and ``G(x)``. ``cycle_fn`` and ``identity_fn``
+    default to :func:`cycle_loss` and :func:`identity_loss` (same arguments): a reader's own
+    losses plug in here. Returns the step's losses as 0-d tensors (no device sync).
     """
-    G, F, D_X, D_Y = models["G"], models["F"], models["D_X"], models["D_Y"]
+    c = model.config
+    G, F, D_X, D_Y = model.G, model.F, model.D_X, model.D_Y
+    cycle_fn, identity_fn = cycle_fn or cycle_loss, identity_fn or identity_loss
 
     # (1) update G and F together: fool both discriminators, come back after a round trip,
     #     and (when lambda_id > 0) leave images of the target domain alone.
     fake_y, fake_x = G(x), F(y)
-    l_cyc = cycle_loss(x, F(fake_y), y, G(fake_x))
-    with torch.set_grad_enabled(config.lambda_id > 0):  # with lambda_id = 0: only recorded
-        l_id = identity_loss(x, F(x), y, G(y))
+    l_cyc = cycle_fn(x, F(fake_y), y, G(fake_x))
+    with torch.set_grad_enabled(c.lambda_id > 0):  # with lambda_id = 0: only recorded
+        l_id = identity_fn(x, F(x), y, G(y))
     l_gen = generator_objective(D_Y(fake_y), D_X(fake_x), l_cyc, l_id,
-                                lambda_cyc=config.lambda_cyc, lambda_id=config.lambda_id)
-    check_finite(step, generator_objective=l_gen.item())
+                                lambda_cyc=c.lambda_cyc, lambda_id=c.lambda_id)
     optimizers["GF"].zero_grad(set_to_none=True)
     l_gen.backward()
     optimizers["GF"].step()
@@ -313,80 +350,46 @@ def train_step(models: dict, optimizers: dict, x: torch.Tensor, y: torch.Tensor,
     #     buffers) towards 0. The buffers return detached images: no gradient reaches G or F.
     old_x, old_y = history_x.query(fake_x), history_y.query(fake_y)
     l_dis = discriminator_objective(D_X(x), D_X(old_x), D_Y(y), D_Y(old_y))
-    check_finite(step, discriminator_objective=l_dis.item())
     optimizers["D"].zero_grad(set_to_none=True)
     l_dis.backward()
     optimizers["D"].step()
 
-    return {"generator": l_gen.item(), "discriminator": l_dis.item(),
-            "cycle": l_cyc.item(), "identity": l_id.item()}
+    return {"generator": l_gen.detach(), "discriminator": l_dis.detach(),
+            "cycle": l_cyc.detach(), "identity": l_id.detach()}
 
 
-def train_cyclegan(x_data: torch.Tensor, y_data: torch.Tensor,
-                   config: CycleGANConfig = CycleGANConfig(), *, steps: int | None = None,
-                   max_seconds: float | None = None, seed: int = 0, device=None,
-                   checkpoint: str | Path | None = None, checkpoint_every: int = 0,
-                   quiet: bool | None = None) -> tuple[dict[str, nn.Module], dict[str, list[float]]]:
-    """Train a CycleGAN on unpaired images ``x_data`` (domain X) and ``y_data`` (domain Y).
+def train(model: CycleGAN, data, *, steps: int | None = None, max_seconds: float | None = None,
+          seed: int = 0, device=None, checkpoint=None, checkpoint_every: int = 500, resume=None,
+          progress: bool | None = None, cycle_fn=None, identity_fn=None) -> dict:
+    """Train ``model`` on unpaired images ``data = (x_data, y_data)`` of domains X and Y.
 
-    Args:
-        x_data, y_data: ``(N, 1, 28, 28)`` and ``(M, 1, 28, 28)`` in [0, 1], not paired.
-        config: the settings.
-        steps, max_seconds: stop after this many steps, or this much wall time, whichever comes
-            first; with neither, after ``config.steps`` steps. A run stopped by the clock is not
-            reproducible; one with a fixed number of steps is.
-        seed: seeds the initial weights, the batches and the history buffers.
-        device: where to train (default: CPU).
-        checkpoint: where to write a checkpoint (every ``checkpoint_every`` steps when that is
-            positive, and at the end).
-        quiet: ``True`` hides the progress bar (``None``: see :func:`minigen.utils.progress`).
-
-    Returns:
-        ``(models, history)``: the four networks (in eval mode) and ``{name: [numbers]}`` with
-        one entry per step for ``step``, ``time`` and each loss of :func:`train_step`.
+    ``x_data``, ``y_data``: ``(N, 1, 28, 28)`` and ``(M, 1, 28, 28)`` in [0, 1], not paired. The
+    keyword arguments are those of every family (:func:`minigen.gan.train`,
+    :mod:`minigen.training`): ``seed`` seeds the batches and the history buffers; ``resume``
+    restores the buffers too. Returns the history, one entry per step for ``step``, ``time`` and
+    each loss of :func:`train_step`; the four networks are left in eval mode.
     """
-    if steps is None and max_seconds is None:
-        steps = config.steps
-    models = build_models(config, device, seed=seed)
-    optimizers = build_optimizers(models, config)
-    gen = torch.Generator().manual_seed(seed)
-    history_x = ImageHistory(config.history_size, torch.Generator().manual_seed(seed + 1))
-    history_y = ImageHistory(config.history_size, torch.Generator().manual_seed(seed + 2))
-    x_data, y_data = x_data.to(device), y_data.to(device)
-    history: dict[str, list[float]] = {"step": [], "time": []}
-    for m in models.values():
-        m.train()
-    start, step = time.perf_counter(), 0
-    bar = progress(total=steps, desc="CycleGAN", quiet=quiet)
-    while ((steps is None or step < steps)
-           and (max_seconds is None or time.perf_counter() - start < max_seconds)):
-        step += 1
-        ix = torch.randint(len(x_data), (config.batch_size,), generator=gen)
-        iy = torch.randint(len(y_data), (config.batch_size,), generator=gen)
-        losses = train_step(models, optimizers, x_data[ix], y_data[iy], config,
-                            history_x, history_y, step)
-        history["step"].append(step)
-        history["time"].append(time.perf_counter() - start)
-        for k, v in losses.items():
-            history.setdefault(k, []).append(v)
-        bar.update(1)
-        if step % 25 == 0:
-            bar.set_postfix(cycle=f"{losses['cycle']:.3f}", D=f"{losses['discriminator']:.3f}")
-        if checkpoint is not None and checkpoint_every > 0 and step % checkpoint_every == 0:
-            _save(checkpoint, models, optimizers, history, config, step)
-    bar.close()
-    for m in models.values():
-        m.eval()
-    if checkpoint is not None:
-        _save(checkpoint, models, optimizers, history, config, step)
-    return models, history
-
-
-def _save(path, models, optimizers, history, config, step) -> Path:
-    from minigen.checkpoint import save_checkpoint
-
-    return save_checkpoint(path, family="cyclegan", models=models, optimizers=optimizers,
-                           history=history, settings=dataclasses.asdict(config), step=step)
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError("data must be a pair (x_data, y_data) of unpaired images, e.g. "
+                        "minigen.data.stroke_domains().")
+    c = model.config
+    x_data, y_data = check_images(data[0], "x_data"), check_images(data[1], "y_data")
+    place(model, device)
+    optimizers = make_optimizers(model)
+    run = Run("cyclegan", model, optimizers, steps=steps, max_seconds=max_seconds,
+              default_steps=c.steps, seed=seed, checkpoint=checkpoint,
+              checkpoint_every=checkpoint_every, progress=progress)
+    x_data, y_data = x_data.to(run.device), y_data.to(run.device)
+    batches_x = run.track("batches_x", Batches(len(x_data), c.batch_size, run.generator))
+    batches_y = run.track("batches_y", Batches(len(y_data), c.batch_size, run.generator))
+    history_x = run.track("history_x", ImageHistory(c.history_size, run.generator))
+    history_y = run.track("history_y", ImageHistory(c.history_size, run.generator))
+    run.resume(resume)
+    while run.going():
+        run.record(**train_step(model, x_data[batches_x.next()], y_data[batches_y.next()],
+                                optimizers, history_x, history_y, cycle_fn=cycle_fn,
+                                identity_fn=identity_fn))
+    return run.finish()
 
 
 @torch.no_grad()
@@ -427,56 +430,7 @@ def evaluate_translation(G: nn.Module, F: nn.Module, x: torch.Tensor, y: torch.T
     }
 
 
-# --------------------------------------------------------------------------------------------
-# Command line: `python -m minigen train cyclegan` and `python -m minigen translate`
-# --------------------------------------------------------------------------------------------
-def train_cli(out, *, steps=None, max_seconds=None, seed=0, device=None, quiet=None) -> dict:
-    """Train the chapter's default CycleGAN on thin (X) versus thick (Y) strokes.
-
-    Writes ``checkpoint.pt``, ``samples.png`` (test digits, their translations ``G(x)``, thick
-    test digits and their translations ``F(y)``, one row each) and ``history.json`` into
-    ``out``; returns their paths and the number of steps done.
-    """
-    from minigen.data import stroke_domains, stroke_pairs
-    from minigen.plotting import save_image_grid
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    config = CycleGANConfig()
-    x_data, y_data = stroke_domains(seed=seed)
-    models, history = train_cyclegan(x_data, y_data, config, steps=steps, max_seconds=max_seconds,
-                                     seed=seed, device=device, checkpoint=out / "checkpoint.pt",
-                                     checkpoint_every=200, quiet=quiet)
-    x, y, _ = stroke_pairs("test")
-    x, y = x[::100][:10], y[::100][:10]
-    rows = torch.cat([x, translate(models["G"], x), y, translate(models["F"], y)])
-    save_image_grid(rows.clamp(0, 1), out / "samples.png", nrow=len(x))
-    (out / "history.json").write_text(json.dumps(history))
-    return {"checkpoint": out / "checkpoint.pt", "samples": out / "samples.png",
-            "history": out / "history.json", "steps": len(history["step"])}
-
-
-def translate_from_checkpoint(checkpoint, x: torch.Tensor, *, direction: str = "x2y",
-                              device=None) -> torch.Tensor:
-    """Translate images ``x`` ``(N, 1, 28, 28)`` in [0, 1] with a saved CycleGAN.
-
-    ``checkpoint`` is a path or the dictionary returned by
-    :func:`minigen.checkpoint.load_checkpoint`; ``direction`` is ``"x2y"`` (apply ``G``) or
-    ``"y2x"`` (apply ``F``). Returns float32 ``(N, 1, 28, 28)`` in [0, 1] on the CPU.
-    """
-    from minigen.checkpoint import load_checkpoint
-    from minigen.utils import check_images
-
-    if direction not in ("x2y", "y2x"):
-        raise ValueError(f"direction must be 'x2y' or 'y2x', got {direction!r}.")
-    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-    if ckpt.get("family") != "cyclegan":
-        raise ValueError(f"expected a cyclegan checkpoint, got a {ckpt.get('family')!r} one.")
-    check_images(x, "x")
-    names = {f.name for f in dataclasses.fields(CycleGANConfig)}
-    config = CycleGANConfig(**{k: v for k, v in ckpt["settings"].items() if k in names})
-    name = "G" if direction == "x2y" else "F"
-    net = Generator(config.channels, config.n_blocks, config.input_gain)
-    net.load_state_dict(ckpt["models"][name])
-    net.to(device)
-    return translate(net, x.float())
+def load(checkpoint, *, device=None) -> CycleGAN:
+    """Rebuild the :class:`CycleGAN` saved in ``checkpoint`` (a path or a loaded dict), in eval mode."""
+    return _checkpoint.load(checkpoint, family="cyclegan", config_class=CycleGANConfig,
+                            model_class=CycleGAN, build=build, device=device)

@@ -36,6 +36,9 @@ __all__ = [
     "two_moons",
     "mnist",
     "read_idx",
+    "thick_strokes",
+    "stroke_domains",
+    "stroke_pairs",
 ]
 
 SPLIT_VERSION = "minigen-digits-split-v1"
@@ -156,12 +159,18 @@ class GaussianMixture2D:
     std: float
 
     def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        """Draw ``n`` points, float32 ``(n, 2)``: a uniform component, then Gaussian noise."""
+        """Draw ``n`` points, float32 ``(n, 2)``: a uniform component, then Gaussian noise.
+
+        The numbers are drawn on the device of ``generator`` (the CPU without one) and the
+        points returned there, or on ``device`` when it is given."""
         if n < 0:
             raise ValueError(f"n must be non-negative, got {n}.")
-        k = torch.randint(len(self.means), (n,), generator=generator)
-        noise = torch.randn(n, 2, generator=generator, dtype=torch.float64)
-        return (self.means[k] + self.std * noise).float().to(device)
+        where = generator.device if generator is not None else torch.device("cpu")
+        dtype = torch.float64 if where.type == "cpu" else torch.float32  # MPS has no float64
+        k = torch.randint(len(self.means), (n,), generator=generator, device=where)
+        noise = torch.randn(n, 2, generator=generator, dtype=dtype, device=where)
+        points = (self.means.to(where, dtype)[k] + self.std * noise).float()
+        return points if device is None else points.to(device)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Log density ``log p(x)`` of points ``x`` of shape ``(n, 2)``; returns ``(n,)`` float64."""
@@ -299,9 +308,6 @@ def _download_with_torchvision(root: Path, kind: str) -> None:
 # --------------------------------------------------------------------------------------------
 # A domain pair with a known answer, for CycleGAN: thin strokes (X) and thick strokes (Y)
 # --------------------------------------------------------------------------------------------
-__all__ += ["thick_strokes", "stroke_domains", "stroke_pairs"]
-
-
 def thick_strokes(x: torch.Tensor) -> torch.Tensor:
     """The known translation T from domain X to domain Y: a 3x3 grey-level dilation.
 

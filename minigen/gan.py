@@ -1,23 +1,26 @@
 """Generative adversarial networks (chapter "Generative adversarial networks").
 
-Order of this module follows the chapter: losses (the equations), then networks, then one
-training loop, sampling, and the two functions the command line calls.
+The module follows the chapter: the losses (the equations), the R1 penalty, the networks, one
+training step, the training loop and sampling.
 
-Every discriminator here returns a **logit** ``t``; the probability "real" is ``sigmoid(t)``.
-Every loss takes logits and is computed with ``logsigmoid``/``softplus``, which never overflow
-(``log(sigmoid(t))`` in two steps gives ``-inf`` once ``sigmoid(t)`` rounds to 0).
+Notation (book/notation.md): the discriminator ``D`` returns a real number, a **logit** ``t``,
+for every input. Under the cross-entropy losses the probability "real" is ``sigma(t)``, and the
+losses are computed from ``t`` with ``logsigmoid``, which never overflows (``log(sigmoid(t))`` in
+two steps gives ``-inf`` once ``sigmoid(t)`` rounds to 0). The least-squares losses (Mao et al.
+2017) use the same raw output ``t`` as a score, without any sigmoid.
+
+Every loss averages over all elements of its inputs: "E" below is the mean over the batch.
 """
 from __future__ import annotations
 
-import json
-import math
-import time
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from minigen import checkpoint as _checkpoint
+from minigen.training import Batches, Run, place
 
 __all__ = [
     "value_function",
@@ -27,42 +30,41 @@ __all__ = [
     "lsgan_discriminator_loss",
     "lsgan_generator_loss",
     "optimal_discriminator",
+    "r1_penalty",
+    "LOSSES",
     "MLPGenerator",
     "MLPDiscriminator",
     "ConvGenerator",
     "ConvDiscriminator",
-    "GANConfig",
     "dcgan_init",
+    "GANConfig",
     "DIGITS",
     "RING",
-    "build_gan",
+    "GAN",
+    "build",
     "make_optimizers",
     "train_step",
-    "train_gan",
+    "train",
     "sample",
-    "load_gan",
-    "train_cli",
-    "sample_from_checkpoint",
+    "load",
 ]
 
 
 # --------------------------------------------------------------------------------------------
-# 1. The equations. All take raw discriminator outputs (logits) of any shape, e.g. (B,), and
-#    average over all elements: "E" below is the mean over the batch.
+# 1. The equations. All take discriminator outputs t = D(.) of any shape, e.g. (B,).
 # --------------------------------------------------------------------------------------------
 def value_function(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-    """Minibatch estimate of the GAN value function, eq. ``gan-value``.
+    """Minibatch estimate of the GAN value function, eq. ``gan-value``, from logits.
 
-    .. math:: V(D, G) = \\mathbb E_x[\\log D(x)] + \\mathbb E_z[\\log(1 - D(G(z)))]
+    .. math:: V(D, G) = \\mathbb E_x[\\log \\sigma(D(x))] + \\mathbb E_z[\\log(1 - \\sigma(D(G(z))))]
 
-    with :math:`D = \\sigma(t)`, so :math:`\\log D = \\log\\sigma(t)` and
-    :math:`\\log(1 - D) = \\log\\sigma(-t)`.
+    computed as ``logsigmoid(D(x))`` and ``logsigmoid(-D(G(z)))``, since ``1 - sigma(t) = sigma(-t)``.
 
     Args:
-        d_real: logits ``t`` of the discriminator on real data, shape ``(B,)`` (any shape).
-        d_fake: logits on generated data ``G(z)``, shape ``(B',)`` (any shape).
+        d_real: logits ``D(x)`` on real data, shape ``(B,)`` (any shape).
+        d_fake: logits ``D(G(z))`` on generated data, shape ``(B',)`` (any shape).
     Returns:
-        A scalar, at most 0; ``-2 ln 2`` when every logit is 0 (D says 1/2 everywhere).
+        A scalar, at most 0; ``-2 ln 2`` when every logit is 0 (sigma(D) = 1/2 everywhere).
     """
     return F.logsigmoid(d_real).mean() + F.logsigmoid(-d_fake).mean()
 
@@ -85,8 +87,8 @@ def generator_loss_minimax(d_fake: torch.Tensor) -> torch.Tensor:
 
     .. math:: L_G^{\\text{mm}} = \\mathbb E_z[\\log(1 - \\sigma(D(G(z))))]
 
-    Its gradient with respect to the logit is ``-sigmoid(t)``: it vanishes when D confidently
-    rejects the fakes (``t -> -inf``), which is the situation early in training.
+    With ``B`` logits ``t_b``, its gradient with respect to ``t_b`` is ``-sigma(t_b) / B``: it
+    vanishes when D confidently rejects the fakes (``t -> -inf``), the situation early in training.
 
     Args:
         d_fake: logits of the discriminator on generated data, any shape.
@@ -97,12 +99,12 @@ def generator_loss_minimax(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def generator_loss_nonsaturating(d_fake: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss, eq. ``gan-g-ns``: G maximises ``log D(G(z))`` instead.
+    """Non-saturating generator loss, eq. ``gan-g-ns``: G maximises ``log sigma(D(G(z)))`` instead.
 
     .. math:: L_G^{\\text{ns}} = -\\mathbb E_z[\\log \\sigma(D(G(z)))]
 
-    Same fixed point as the minimax loss, but its gradient with respect to the logit is
-    ``-(1 - sigmoid(t))``: strongest exactly when D rejects the fakes.
+    Same fixed point as the minimax loss, but with ``B`` logits its gradient with respect to
+    ``t_b`` is ``-(1 - sigma(t_b)) / B``: strongest exactly when D rejects the fakes.
 
     Args:
         d_fake: logits of the discriminator on generated data, any shape.
@@ -137,15 +139,15 @@ def lsgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tensor:
-    """The best discriminator for a fixed generator, eq. ``gan-d-star``.
+    """The best discriminator for a fixed generator, eq. ``gan-d-star``, as a probability.
 
-    .. math:: D^*(x) = \\frac{p_{\\text{data}}(x)}{p_{\\text{data}}(x) + p_g(x)}
+    .. math:: \\sigma(D^*(x)) = \\frac{p_{\\text{data}}(x)}{p_{\\text{data}}(x) + p_g(x)}
 
     Args:
         p_data, p_g: the two densities evaluated at the same points, same shape, non-negative.
     Returns:
-        ``D*`` at those points, a probability (not a logit). Where both densities are 0 it is
-        undefined and returned as NaN.
+        ``sigma(D*)`` at those points, a probability (not a logit). Where both densities are 0 it
+        is undefined and returned as NaN.
     """
     if p_data.shape != p_g.shape:
         raise ValueError(f"p_data and p_g must have the same shape, got {tuple(p_data.shape)} "
@@ -153,6 +155,32 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tens
     if (p_data < 0).any() or (p_g < 0).any():
         raise ValueError("densities must be non-negative; pass p(x), not log p(x).")
     return p_data / (p_data + p_g)
+
+
+def r1_penalty(d_real: torch.Tensor, x: torch.Tensor, gamma: float) -> torch.Tensor:
+    """R1 gradient penalty on real data (Mescheder et al. 2018), eq. ``gan-r1``.
+
+    .. math:: R_1 = \\frac{\\gamma}{2}\\, \\mathbb E_x\\big[\\lVert \\nabla_x D(x) \\rVert^2\\big]
+
+    Args:
+        d_real: ``D(x)``, shape ``(B,)``, computed from ``x`` with ``x.requires_grad_(True)``.
+        x: the real batch ``(B, ...)`` that produced ``d_real``.
+        gamma: the weight; the squared norm is summed over each example's elements and
+            averaged over the batch.
+    Returns:
+        A scalar that D's loss adds; its graph is kept (``create_graph``) so that D can be
+        trained through it.
+    """
+    (grad,) = torch.autograd.grad(d_real.sum(), x, create_graph=True)
+    return gamma / 2 * grad.pow(2).flatten(1).sum(1).mean()
+
+
+# The pairs (L_D, L_G) that ``GANConfig.loss`` names.
+LOSSES = {
+    "nonsaturating": (discriminator_loss, generator_loss_nonsaturating),
+    "minimax": (discriminator_loss, generator_loss_minimax),
+    "lsgan": (lsgan_discriminator_loss, lsgan_generator_loss),
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,16 +265,17 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# 3. Settings, training loop, sampling
+# 3. Settings, building, one step, the training loop, sampling
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GANConfig:
     """Everything needed to rebuild and train a GAN. Change one field with ``dataclasses.replace``.
 
-    ``net`` is ``"conv"`` (28x28 digits) or ``"mlp"`` (2-D points); ``loss`` is
-    ``"nonsaturating"``, ``"minimax"`` or ``"lsgan"``; ``d_steps`` discriminator updates are made
-    per generator update; ``r1`` is the weight gamma of the R1 penalty, eq. ``gan-r1``,
-    ``gamma / 2 * E_x[|grad_x D(x)|^2]`` on real data, added to D's loss (0 switches it off).
+    ``net`` is ``"conv"`` (28x28 digits) or ``"mlp"`` (2-D points); ``loss`` names a pair of
+    :data:`LOSSES`: ``"nonsaturating"``, ``"minimax"`` or ``"lsgan"``; ``d_steps`` discriminator
+    updates are made per generator update; ``r1`` is the weight gamma of the R1 penalty
+    (:func:`r1_penalty`, eq. ``gan-r1``) added to D's loss (0 switches it off); ``steps`` is the
+    number of steps :func:`train` makes when given no budget.
     """
 
     net: str = "conv"
@@ -263,6 +292,15 @@ class GANConfig:
     r1: float = 0.0
     steps: int = 2000
 
+    def __post_init__(self):
+        if self.net not in ("conv", "mlp"):
+            raise ValueError(f"net must be 'conv' or 'mlp', got {self.net!r}.")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}.")
+        if self.d_steps < 1 or self.batch_size < 2:
+            raise ValueError(f"d_steps must be >= 1 and batch_size >= 2 (batch norm needs two "
+                             f"examples), got d_steps={self.d_steps}, batch_size={self.batch_size}.")
+
 
 # The chapter's defaults, chosen with benchmarks/bench_gan.py. R1 on real digits (gamma = 1) made
 # the digit GAN's class shares more even; a batch of 128 points (not 256) gives the ring GAN
@@ -272,158 +310,144 @@ RING = GANConfig(net="mlp", z_dim=2, width=128, depth=3, batch_size=128, lr_g=5e
                  r1=0.1, steps=3000)
 
 
-def build_gan(config: GANConfig = DIGITS, device=None) -> tuple[nn.Module, nn.Module]:
-    """Make ``(G, D)`` for ``config`` on ``device``, initialised (uses the global torch seed)."""
-    if config.net == "conv":
-        G, D = ConvGenerator(config.z_dim, config.width), ConvDiscriminator(config.width)
-        G.apply(dcgan_init)
-        D.apply(dcgan_init)
-    elif config.net == "mlp":
-        G = MLPGenerator(config.z_dim, config.x_dim, config.width, config.depth)
-        D = MLPDiscriminator(config.x_dim, config.width, config.depth)
-    else:
-        raise ValueError(f"config.net must be 'conv' or 'mlp', got {config.net!r}.")
-    return G.to(device), D.to(device)
+class GAN(nn.Module):
+    """A generator ``G`` and a discriminator ``D`` built from one :class:`GANConfig` (``config``)."""
+
+    def __init__(self, config: GANConfig = DIGITS):
+        super().__init__()
+        self.config = config
+        c = config
+        if c.net == "conv":
+            self.G, self.D = ConvGenerator(c.z_dim, c.width), ConvDiscriminator(c.width)
+        else:
+            self.G = MLPGenerator(c.z_dim, c.x_dim, c.width, c.depth)
+            self.D = MLPDiscriminator(c.x_dim, c.width, c.depth)
 
 
-def make_optimizers(G: nn.Module, D: nn.Module, config: GANConfig = DIGITS) -> dict:
-    """One Adam optimiser per network: ``{"G": ..., "D": ...}``."""
-    return {"G": torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=tuple(config.betas)),
-            "D": torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=tuple(config.betas))}
+def build(config: GANConfig = DIGITS, *, seed: int = 0, device=None) -> GAN:
+    """A new :class:`GAN` for ``config`` on ``device`` (``None``: the best available).
 
-
-def _losses(name: str):
-    if name == "nonsaturating":
-        return discriminator_loss, generator_loss_nonsaturating
-    if name == "minimax":
-        return discriminator_loss, generator_loss_minimax
-    if name == "lsgan":
-        return lsgan_discriminator_loss, lsgan_generator_loss
-    raise ValueError(f"loss must be 'nonsaturating', 'minimax' or 'lsgan', got {name!r}.")
-
-
-def _real_batch(real, n: int, device) -> torch.Tensor:
-    """A minibatch of real data: drawn with replacement from a tensor, or ``real(n)`` if callable."""
-    if callable(real):
-        return real(n).to(device)
-    return real[torch.randint(len(real), (n,), device=real.device)].to(device)
-
-
-def train_step(G: nn.Module, D: nn.Module, real, opt: dict, config: GANConfig = DIGITS, *,
-               step: int = 0, device=None) -> dict:
-    """One GAN step: ``config.d_steps`` updates of D, then one update of G. Returns plain numbers.
-
-    ``real`` is a tensor of real data ``(N, ...)`` (minibatches are drawn from it with
-    replacement) or a function ``n -> tensor`` such as ``minigen.data.ring8().sample``; ``opt``
-    is ``{"G": ..., "D": ...}`` from :func:`make_optimizers`. Raises
-    :class:`minigen.utils.TrainingDiverged` before an optimiser steps on a NaN or infinite loss.
+    The weights are drawn on the CPU from PyTorch's generator seeded with ``seed`` inside
+    ``torch.random.fork_rng``: the same on every device, and the caller's random state untouched.
     """
-    from minigen.utils import check_finite
-
-    device = torch.device(device) if device is not None else next(G.parameters()).device
-    d_loss_fn, g_loss_fn = _losses(config.loss)
-    B = config.batch_size
-    # (1) update D: maximise V = E[log D(x)] + E[log(1 - D(G(z)))], i.e. minimise L_D = -V
-    for _ in range(config.d_steps):
-        x = _real_batch(real, B, device)
-        z = torch.randn(B, config.z_dim, device=device)
-        x_fake = G(z).detach()  # the one detach: L_D must not send gradients into G
-        x = x.detach().requires_grad_(config.r1 > 0)  # R1 needs dD/dx on the real data
-        d_real, d_fake = D(x), D(x_fake)
-        loss_D = d_loss_fn(d_real, d_fake)
-        if config.r1 > 0:
-            (grad,) = torch.autograd.grad(d_real.sum(), x, create_graph=True)
-            loss_D = loss_D + config.r1 / 2 * grad.pow(2).flatten(1).sum(1).mean()
-        check_finite(step, loss_D=loss_D.item())
-        opt["D"].zero_grad()
-        loss_D.backward()
-        opt["D"].step()
-    # (2) update G: minimise L_G (non-saturating: -E[log D(G(z))]). The backward pass also fills
-    # D's .grad, which opt["G"] never reads and opt["D"].zero_grad() clears before D's next step.
-    z = torch.randn(B, config.z_dim, device=device)
-    loss_G = g_loss_fn(D(G(z)))
-    check_finite(step, loss_G=loss_G.item())
-    opt["G"].zero_grad()
-    loss_G.backward()
-    opt["G"].step()
-    return {"loss_D": loss_D.item(), "loss_G": loss_G.item(),
-            "D_real": torch.sigmoid(d_real).mean().item(), "D_fake": torch.sigmoid(d_fake).mean().item()}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GAN(config)
+        if config.net == "conv":
+            model.apply(dcgan_init)
+    return place(model, device)
 
 
-def train_gan(G: nn.Module, D: nn.Module, real, config: GANConfig = DIGITS, *,
-              steps: int | None = None, max_seconds: float | None = None, device=None,
-              optimizers: dict | None = None, history: dict | None = None,
-              checkpoint_path=None, checkpoint_every: int | None = None,
-              quiet: bool | None = None) -> dict:
-    """Train ``G`` and ``D`` in place with :func:`train_step`; return the history ``{name: [numbers]}``.
+def make_optimizers(model: GAN) -> dict:
+    """One Adam optimiser per network: ``{"G": ..., "D": ...}``, with the model's settings."""
+    c = model.config
+    return {"G": torch.optim.Adam(model.G.parameters(), lr=c.lr_g, betas=tuple(c.betas)),
+            "D": torch.optim.Adam(model.D.parameters(), lr=c.lr_d, betas=tuple(c.betas))}
+
+
+def train_step(model: GAN, real, optimizers: dict, *, generator: torch.Generator | None = None,
+               loss_D=None, loss_G=None) -> dict:
+    """One GAN step: ``config.d_steps`` updates of D, then one update of G.
 
     Args:
-        G, D: the networks (e.g. from :func:`build_gan`), already on ``device``.
-        real: the real data: a tensor ``(N, ...)`` or a function ``n -> tensor`` (see :func:`train_step`).
-        config: losses, batch size, learning rates, ``d_steps``; ``config.steps`` is the number
-            of steps when neither ``steps`` nor ``max_seconds`` is given.
-        steps, max_seconds: stop after this many steps, or this much wall time, whichever
-            comes first.
-        device: where the batches go (default: where ``G`` is).
-        optimizers, history: pass those of an earlier call to continue training; the history is
-            extended in place and its steps are numbered on.
-        checkpoint_path, checkpoint_every: write a checkpoint every that many steps and at the end.
-        quiet: no progress bar (default: quiet when not interactive).
-
-    The history holds, per step: ``step``, ``time`` (seconds since the first call), ``loss_D``,
-    ``loss_G``, and ``D_real``/``D_fake``, the mean probability "real" D gave to real and to
-    generated data in its last update.
+        model: the :class:`GAN`; ``optimizers``: ``{"G": ..., "D": ...}`` (:func:`make_optimizers`).
+        real: a function of no argument that returns the next real minibatch ``(B, ...)``.
+        generator: draws the noise z (on the model's device).
+        loss_D, loss_G: the losses to minimise, ``loss_D(d_real, d_fake)`` and
+            ``loss_G(d_fake)`` of discriminator outputs; by default the pair
+            ``LOSSES[config.loss]``. A reader's own loss functions plug in here.
+    Returns:
+        0-d tensors (no device sync): ``loss_D`` (D's loss without the penalty), ``r1`` (the
+        penalty added to it), ``loss_G``, and ``D_real``/``D_fake``, the mean raw output of D on
+        the real and generated data of the last D update (a logit; a score under least squares).
     """
-    from minigen.utils import check_images, progress
+    c, G, D = model.config, model.G, model.D
+    default_D, default_G = LOSSES[c.loss]
+    loss_D, loss_G = loss_D or default_D, loss_G or default_G
+    device = next(G.parameters()).device
+    # (1) update D: minimise L_D (cross-entropy: L_D = -V), plus the R1 penalty when r1 > 0
+    for _ in range(c.d_steps):
+        x = real().to(device).detach().requires_grad_(c.r1 > 0)  # R1 needs dD/dx on real data
+        z = torch.randn(len(x), c.z_dim, generator=generator, device=device)
+        x_fake = G(z).detach()  # the one detach: L_D must not send gradients into G
+        d_real, d_fake = D(x), D(x_fake)
+        l_D = loss_D(d_real, d_fake)
+        penalty = r1_penalty(d_real, x, c.r1) if c.r1 > 0 else torch.zeros((), device=device)
+        optimizers["D"].zero_grad()
+        (l_D + penalty).backward()
+        optimizers["D"].step()
+    # (2) update G: minimise L_G (by default the non-saturating -E[log sigma(D(G(z)))]). The
+    # backward pass also fills D's .grad, which optimizers["G"] never reads and
+    # optimizers["D"].zero_grad() clears before D's next step.
+    z = torch.randn(c.batch_size, c.z_dim, generator=generator, device=device)
+    l_G = loss_G(D(G(z)))
+    optimizers["G"].zero_grad()
+    l_G.backward()
+    optimizers["G"].step()
+    return {"loss_D": l_D.detach(), "r1": penalty.detach(), "loss_G": l_G.detach(),
+            "D_real": d_real.detach().mean(), "D_fake": d_fake.detach().mean()}
 
-    if config.net == "conv" and isinstance(real, torch.Tensor):
+
+def train(model: GAN, real, *, steps: int | None = None, max_seconds: float | None = None,
+          seed: int = 0, device=None, checkpoint=None, checkpoint_every: int = 500, resume=None,
+          progress: bool | None = None, loss_D=None, loss_G=None) -> dict:
+    """Train ``model`` in place with :func:`train_step`; return the history. See :mod:`minigen.training`.
+
+    Args:
+        model: a :class:`GAN` from :func:`build` (or :func:`load`).
+        real: the real data: a tensor ``(N, ...)`` (for the conv net, images ``(N, 1, 28, 28)``
+            in [0, 1]), shuffled into minibatches epoch by epoch; or a sampler
+            ``real(n, generator)`` such as ``minigen.data.ring8().sample``.
+        steps, max_seconds: stop after this many more steps, or this much wall time, whichever
+            comes first; with neither, ``config.steps`` steps.
+        seed: seeds the batches and the noise (the weights were seeded by :func:`build`).
+        device: where to train (``None``: the best available); the model is moved there.
+        checkpoint, checkpoint_every: write a checkpoint to this path every that many steps
+            (0: only at the end) and at the end.
+        resume: a checkpoint (path or loaded dict) of this run to continue from: the model,
+            optimisers, history, random state and batch order are restored; ``seed`` is unused.
+        progress: show a progress bar (``None``: only when interactive).
+        loss_D, loss_G: other losses for :func:`train_step`.
+
+    Returns the history: per step, ``step``, ``time`` (seconds), and the values of
+    :func:`train_step`, as plain numbers. The model is left in eval mode.
+    """
+    from minigen.utils import check_images
+
+    if model.config.net == "conv" and isinstance(real, torch.Tensor):
         check_images(real, "real images")  # (N, 1, 28, 28) in [0, 1], like minigen.data.digits
-    device = torch.device(device) if device is not None else next(G.parameters()).device
-    opt = optimizers if optimizers is not None else make_optimizers(G, D, config)
-    if history is None:
-        history = {k: [] for k in ("step", "time", "loss_D", "loss_G", "D_real", "D_fake")}
-    if steps is None and max_seconds is None:
-        steps = config.steps
-    step = int(history["step"][-1]) if history["step"] else 0
-    last = step + steps if steps is not None else math.inf
-    start = time.perf_counter()
-    offset = history["time"][-1] if history["time"] else 0.0
-    G.train()
-    D.train()
-    with progress(total=steps, desc="GAN", quiet=quiet) as bar:
-        while step < last and (max_seconds is None or time.perf_counter() - start < max_seconds):
-            step += 1
-            numbers = train_step(G, D, real, opt, config, step=step, device=device)
-            history["step"].append(step)
-            history["time"].append(offset + time.perf_counter() - start)
-            for k, v in numbers.items():
-                history[k].append(v)
-            bar.update(1)
-            if step % 50 == 0:
-                bar.set_postfix(loss_D=f"{numbers['loss_D']:.3f}", loss_G=f"{numbers['loss_G']:.3f}")
-            if checkpoint_path is not None and checkpoint_every and step % checkpoint_every == 0:
-                _save(checkpoint_path, G, D, opt, history, config, step)
-    if checkpoint_path is not None:
-        _save(checkpoint_path, G, D, opt, history, config, step)
-    return history
+    place(model, device)
+    optimizers = make_optimizers(model)
+    c = model.config
+    run = Run("gan", model, optimizers, steps=steps, max_seconds=max_seconds,
+              default_steps=c.steps, seed=seed, checkpoint=checkpoint,
+              checkpoint_every=checkpoint_every, progress=progress)
+    if isinstance(real, torch.Tensor):  # minibatches of a data set, epoch by epoch
+        real = real.to(run.device)
+        batches = run.track("batches", Batches(len(real), c.batch_size, run.generator))
 
-
-def _save(path, G, D, opt, history, config, step):
-    from minigen.checkpoint import save_checkpoint
-
-    return save_checkpoint(path, family="gan", models={"G": G, "D": D}, optimizers=opt,
-                           history=history, settings=asdict(config), step=step)
+        def next_real():
+            return real[batches.next()]
+    else:  # a sampler of a known distribution
+        def next_real():
+            return real(c.batch_size, run.generator)
+    run.resume(resume)
+    while run.going():
+        run.record(**train_step(model, next_real, optimizers, generator=run.generator,
+                                loss_D=loss_D, loss_G=loss_G))
+    return run.finish()
 
 
 @torch.no_grad()
-def sample(G: nn.Module, n: int, *, generator: torch.Generator | None = None, device=None,
+def sample(model: GAN, n: int, *, generator: torch.Generator | None = None,
            batch_size: int = 1000) -> torch.Tensor:
-    """Draw ``n`` samples ``G(z)``, ``z ~ N(0, I)``, in evaluation mode; returns them on ``device``.
+    """Draw ``n`` samples ``G(z)``, ``z ~ N(0, I)``, in evaluation mode, on the model's device.
 
     ``z`` is drawn on the CPU from ``generator`` (if given), so the same generator seed gives
     the same samples on every device. Images from the conv generator are in [0, 1].
     """
-    device = torch.device(device) if device is not None else next(G.parameters()).device
+    G = model.G
+    device = next(G.parameters()).device
     was_training = G.training
     G.eval()
     z = torch.randn(n, G.z_dim, generator=generator)
@@ -432,55 +456,7 @@ def sample(G: nn.Module, n: int, *, generator: torch.Generator | None = None, de
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# 4. What the command line calls
-# --------------------------------------------------------------------------------------------
-def load_gan(checkpoint, device=None) -> tuple[nn.Module, nn.Module, GANConfig]:
-    """Rebuild ``(G, D, config)`` from a checkpoint (a path, or the dict ``load_checkpoint`` returns)."""
-    from minigen.checkpoint import CheckpointError, load_checkpoint
-
-    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-    if ckpt.get("family") != "gan":
-        raise CheckpointError(f"expected a gan checkpoint, got a {ckpt.get('family')!r} one.")
-    settings = dict(ckpt["settings"])
-    settings["betas"] = tuple(settings.get("betas", DIGITS.betas))
-    config = GANConfig(**settings)
-    G, D = build_gan(config, device)
-    G.load_state_dict(ckpt["models"]["G"])
-    D.load_state_dict(ckpt["models"]["D"])
-    return G.eval(), D.eval(), config
-
-
-def train_cli(out, *, steps=None, max_seconds=None, seed=0, device=None, quiet=None) -> dict:
-    """``python -m minigen train gan``: train the digit GAN with the chapter's settings.
-
-    Writes ``checkpoint.pt``, ``samples.png`` (64 samples) and ``history.json`` into ``out``
-    and returns their paths with the number of steps and seconds trained.
-    """
-    from minigen.data import digits
-    from minigen.plotting import save_image_grid
-    from minigen.utils import get_device, seed_everything
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    device = get_device(device)
-    seed_everything(seed)
-    x, _ = digits("train", device=device)
-    G, D = build_gan(DIGITS, device)
-    history = train_gan(G, D, x, DIGITS, steps=steps, max_seconds=max_seconds, device=device,
-                        checkpoint_path=out / "checkpoint.pt", quiet=quiet)
-    images = sample(G, 64, generator=torch.Generator().manual_seed(seed)).cpu()
-    save_image_grid(images, out / "samples.png", nrow=8)
-    (out / "history.json").write_text(json.dumps(history))
-    return {"checkpoint": out / "checkpoint.pt", "samples": out / "samples.png",
-            "history": out / "history.json", "steps": int(history["step"][-1]) if history["step"] else 0,
-            "seconds": round(history["time"][-1], 1) if history["time"] else 0.0}
-
-
-def sample_from_checkpoint(checkpoint, n: int, *, generator=None, device=None) -> torch.Tensor:
-    """``python -m minigen sample``: ``n`` images ``(n, 1, 28, 28)`` in [0, 1] from a digit GAN checkpoint."""
-    G, _, config = load_gan(checkpoint, device)
-    if config.net != "conv":
-        raise ValueError("this checkpoint holds a 2-D (mlp) GAN, not an image model; draw its "
-                         "points with minigen.gan.sample(G, n) after minigen.gan.load_gan(path).")
-    return sample(G, n, generator=generator, device=device)
+def load(checkpoint, *, device=None) -> GAN:
+    """Rebuild the :class:`GAN` saved in ``checkpoint`` (a path or a loaded dict), in eval mode."""
+    return _checkpoint.load(checkpoint, family="gan", config_class=GANConfig, model_class=GAN,
+                            build=build, device=device)

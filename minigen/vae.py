@@ -3,7 +3,7 @@
 The module follows the chapter: the equations first (reparameterised sample, Gaussian KL,
 log-likelihoods, ELBO, importance-weighted bound), then the networks, then one training step and
 the training loop, then what a trained model is for (reconstruct, sample, interpolate, evaluate)
-and the command-line entry points.
+and loading a saved model.
 
 **One reduction, everywhere.** Log-likelihoods and KL divergences are *summed* over the pixels of
 an image and over the latent dimensions, giving one number per image in nats; the ELBO, its parts
@@ -16,27 +16,24 @@ discriminator and nothing adversarial in it.
 """
 from __future__ import annotations
 
-import json
 import math
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from minigen.checkpoint import load_checkpoint, save_checkpoint
-from minigen.utils import check_finite, check_images, progress, seed_everything
+from minigen import checkpoint as _checkpoint
+from minigen.training import Batches, Run, place
+from minigen.utils import check_images
 
 __all__ = [
-    "reparameterize", "gaussian_kl", "bernoulli_log_likelihood", "gaussian_log_likelihood",
-    "ELBO", "elbo", "decoder_log_likelihood", "iwae_bound",
-    "VAEConfig", "VAE", "build_vae",
-    "shift_images", "training_step", "train", "log_weights", "evaluate", "kl_per_dimension",
-    "reconstruct", "sample", "interpolate",
-    "load_vae", "train_cli", "sample_from_checkpoint",
+    "reparameterize", "kl_terms", "gaussian_kl", "bernoulli_log_likelihood",
+    "gaussian_log_likelihood", "ELBO", "elbo", "decoder_log_likelihood", "vae_loss", "iwae_bound",
+    "VAEConfig", "VAE", "build", "make_optimizers",
+    "shift_images", "train_step", "train", "log_weights", "evaluate", "kl_per_dimension",
+    "reconstruct", "sample", "interpolate", "load",
 ]
 
 # The encoder's log-variance is clamped to this range. Without a bound, one unlucky step early in
@@ -68,15 +65,26 @@ def reparameterize(mu: torch.Tensor, log_var: torch.Tensor,
     return mu + torch.exp(0.5 * log_var) * eps.to(mu.device)
 
 
+def kl_terms(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu_j, sigma_j^2) || N(0, 1)) of each latent dimension j, eq. ``vae-kl`` term by term.
+
+    .. math:: \\mathrm{KL}_j = \\tfrac12 \\left(\\mu_j^2 + \\sigma_j^2 - \\log\\sigma_j^2 - 1\\right)
+
+    Args: ``mu``, ``log_var`` of the same shape, e.g. ``(B, d)``. Returns that shape, in nats;
+    each term is 0 exactly when mu_j = 0 and log_var_j = 0, and positive otherwise.
+    """
+    return 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1)
+
+
 def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """Closed-form KL(N(mu, diag sigma^2) || N(0, I)) per example, eq. ``vae-kl``.
 
     .. math:: \\mathrm{KL} = \\tfrac12 \\sum_j \\left(\\mu_j^2 + \\sigma_j^2 - \\log\\sigma_j^2 - 1\\right)
 
-    Args: ``mu``, ``log_var`` of shape ``(B, d)``. Returns ``(B,)``: summed over the d latent
-    dimensions, in nats. It is 0 exactly when mu = 0 and log_var = 0.
+    Args: ``mu``, ``log_var`` of shape ``(B, d)``. Returns ``(B,)``: :func:`kl_terms` summed over
+    the d latent dimensions, in nats. It is 0 exactly when mu = 0 and log_var = 0.
     """
-    return 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1).flatten(1).sum(1)
+    return kl_terms(mu, log_var).flatten(1).sum(1)
 
 
 def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -135,8 +143,7 @@ def elbo(x: torch.Tensor, x_logits: torch.Tensor, mu: torch.Tensor, log_var: tor
     Returns:
         ``ELBO(elbo, reconstruction, kl)``: the reconstruction term summed over pixels and the
         KL summed over latent dimensions, then each averaged over the batch, with
-        ``elbo = reconstruction - kl``. The training loss is ``-elbo`` (or
-        ``-(reconstruction - beta * kl)`` for a beta-VAE).
+        ``elbo = reconstruction - kl``. The training loss is :func:`vae_loss` of it.
     """
     rec = decoder_log_likelihood(x, x_logits, likelihood=likelihood, sigma_x=sigma_x).mean()
     kl = gaussian_kl(mu, log_var).mean()
@@ -152,6 +159,18 @@ def decoder_log_likelihood(x: torch.Tensor, x_logits: torch.Tensor, *, likelihoo
     if likelihood == "gaussian":
         return gaussian_log_likelihood(x, torch.sigmoid(x_logits), 2 * math.log(sigma_x))
     raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}.")
+
+
+def vae_loss(parts: ELBO, beta: float = 1.0) -> torch.Tensor:
+    """The loss a VAE minimises, eq. ``vae-beta``: minus the reconstruction term plus beta KL.
+
+    .. math:: L_\\beta = -\\mathbb E_{q(z \\mid x)}[\\log p(x \\mid z)]
+       + \\beta\\, \\mathrm{KL}(q(z \\mid x) \\,\\|\\, p(z))
+
+    ``parts`` is the :class:`ELBO` of a batch (batch means, nats per image). ``beta = 1`` gives
+    minus the ELBO; other values give the beta-VAE of Higgins et al. (2017). Returns a scalar.
+    """
+    return beta * parts.kl - parts.reconstruction
 
 
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
@@ -185,6 +204,12 @@ class VAEConfig:
     batch_size: int = 32
     shift: int = 0  # training augmentation: random translation by up to this many pixels
     steps: int = 6000
+
+    def __post_init__(self):
+        if self.arch not in ("mlp", "conv"):
+            raise ValueError(f"arch must be 'mlp' or 'conv', got {self.arch!r}.")
+        if self.likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {self.likelihood!r}.")
 
 
 def _mlp_encoder(c: VAEConfig) -> nn.Module:
@@ -221,8 +246,6 @@ class VAE(nn.Module):
 
     def __init__(self, config: VAEConfig = VAEConfig()):
         super().__init__()
-        if config.arch not in ("mlp", "conv"):
-            raise ValueError(f"arch must be 'mlp' or 'conv', got {config.arch!r}.")
         self.config = config
         self.encoder = (_mlp_encoder if config.arch == "mlp" else _conv_encoder)(config)
         self.decoder = (_mlp_decoder if config.arch == "mlp" else _conv_decoder)(config)
@@ -240,10 +263,21 @@ class VAE(nn.Module):
         return self.decode(z), mu, log_var
 
 
-def build_vae(config: VAEConfig = VAEConfig(), device=None) -> VAE:
-    """A freshly initialised :class:`VAE` for ``config``, on ``device``."""
-    return VAE(config).to(device)
+def build(config: VAEConfig = VAEConfig(), *, seed: int = 0, device=None) -> VAE:
+    """A new :class:`VAE` for ``config`` on ``device`` (``None``: the best available).
 
+    The weights are drawn on the CPU from PyTorch's generator seeded with ``seed`` inside
+    ``torch.random.fork_rng``: the same on every device, and the caller's random state untouched.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = VAE(config)
+    return place(model, device)
+
+
+def make_optimizers(model: VAE) -> dict:
+    """``{"vae": Adam}`` over the encoder and the decoder, with the model's learning rate."""
+    return {"vae": torch.optim.Adam(model.parameters(), lr=model.config.lr)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,12 +289,15 @@ def shift_images(x: torch.Tensor, max_shift: int,
 
     Data augmentation: with only 4,000 training digits a VAE starts to memorise them within a
     minute; a one-pixel jiggle shows it slightly new images every epoch. Pixels that move in
-    at the border are 0 (background). ``x``: ``(B, 1, H, W)``; returns the same shape.
+    at the border are 0 (background). ``x``: ``(B, 1, H, W)``; returns the same shape. The
+    offsets are drawn on the generator's device (the CPU without one).
     """
     if max_shift == 0:
         return x
     b, _, h, w = x.shape
-    offsets = torch.randint(-max_shift, max_shift + 1, (2, b), generator=generator).to(x.device)
+    where = generator.device if generator is not None else torch.device("cpu")
+    offsets = torch.randint(-max_shift, max_shift + 1, (2, b), generator=generator,
+                            device=where).to(x.device)
     padded = F.pad(x, (max_shift,) * 4)
     rows = torch.arange(h, device=x.device) + max_shift - offsets[0][:, None]  # (B, H)
     cols = torch.arange(w, device=x.device) + max_shift - offsets[1][:, None]  # (B, W)
@@ -268,72 +305,64 @@ def shift_images(x: torch.Tensor, max_shift: int,
     return padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
 
 
-def training_step(model: VAE, x: torch.Tensor, optimizer: torch.optim.Optimizer, *,
-                  beta: float = 1.0, generator: torch.Generator | None = None,
-                  step: int = 0) -> ELBO:
-    """One gradient step on the (beta-weighted) negative ELBO of a batch ``x``; returns its parts."""
+def train_step(model: VAE, x: torch.Tensor, optimizers: dict, *,
+               generator: torch.Generator | None = None, elbo_fn=None) -> dict:
+    """One gradient step on the loss :func:`vae_loss` (minus the beta-weighted ELBO) of a batch.
+
+    Args:
+        model: the :class:`VAE`; ``optimizers``: ``{"vae": ...}`` (:func:`make_optimizers`).
+        x: images ``(B, 1, 28, 28)`` in [0, 1].
+        generator: draws eps of the reparameterised z = mu + sigma * eps.
+        elbo_fn: ``elbo_fn(x, x_logits, mu, log_var) -> ELBO``; by default :func:`elbo` with the
+            model's likelihood. A reader's own ELBO plugs in here.
+    Returns:
+        0-d tensors (no device sync): ``loss`` (what was minimised), ``elbo``,
+        ``reconstruction`` and ``kl`` of the batch, in nats per image.
+    """
+    c = model.config
+    if elbo_fn is None:
+        def elbo_fn(x, x_logits, mu, log_var):
+            return elbo(x, x_logits, mu, log_var, likelihood=c.likelihood, sigma_x=c.sigma_x)
     x_logits, mu, log_var = model(x, generator)  # encode, z = mu + sigma * eps, decode
-    parts = elbo(x, x_logits, mu, log_var, likelihood=model.config.likelihood,
-                 sigma_x=model.config.sigma_x)
-    loss = -(parts.reconstruction - beta * parts.kl)  # beta = 1: minus the ELBO
-    check_finite(step, loss=loss.item())  # NaN guard: raise before the parameters change
-    optimizer.zero_grad()
+    parts = elbo_fn(x, x_logits, mu, log_var)
+    loss = vae_loss(parts, c.beta)  # beta = 1: minus the ELBO
+    optimizers["vae"].zero_grad()
     loss.backward()
-    optimizer.step()
-    return parts
+    optimizers["vae"].step()
+    return {"loss": loss.detach(), **{k: v.detach() for k, v in parts._asdict().items()}}
 
 
 def train(model: VAE, x_train: torch.Tensor, *, steps: int | None = None,
-          max_seconds: float | None = None, generator: torch.Generator | None = None,
-          optimizer: torch.optim.Optimizer | None = None, checkpoint: str | Path | None = None,
-          checkpoint_every: int = 1000, quiet: bool | None = None) -> dict:
+          max_seconds: float | None = None, seed: int = 0, device=None, checkpoint=None,
+          checkpoint_every: int = 500, resume=None, progress: bool | None = None,
+          elbo_fn=None) -> dict:
     """Train ``model`` on images ``x_train`` ``(N, 1, 28, 28)`` in [0, 1]; return the history.
 
     Settings come from ``model.config`` (batch size, learning rate, beta, shift augmentation).
-    Stops after ``steps`` (default ``config.steps``) or ``max_seconds`` of wall time, whichever
-    comes first; with a fixed ``steps`` and ``generator`` a run is repeatable. Every
-    ``checkpoint_every`` steps and at the end, writes ``checkpoint`` (if given).
+    The keyword arguments are those of every family (see :mod:`minigen.training` and
+    :func:`minigen.gan.train`): ``steps``/``max_seconds`` (default ``config.steps`` steps),
+    ``seed`` (batch order, eps, shifts), ``device`` (``None``: the best available; the model is
+    moved there), ``checkpoint``/``checkpoint_every`` (0: only at the end), ``resume``
+    (continue a saved run exactly), ``progress``; ``elbo_fn`` goes to :func:`train_step`.
 
     Returns ``{"step", "time", "loss", "elbo", "reconstruction", "kl"}``: one plain number per
-    step, the batch's values in nats per image (``loss`` is what was minimised, ``-(rec - beta kl)``).
+    step, the batch's values in nats per image (``loss`` is what was minimised,
+    ``-(reconstruction - beta kl)``). The model is left in eval mode.
     """
     c = model.config
     x_train = check_images(x_train, "x_train")
-    device = next(model.parameters()).device
-    x_train = x_train.to(device)
-    steps = c.steps if steps is None and max_seconds is None else steps
-    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=c.lr)
-    history = {k: [] for k in ("step", "time", "loss", "elbo", "reconstruction", "kl")}
-    n, batch_size = len(x_train), min(c.batch_size, len(x_train))
-    order, pos, step, start = None, n, 0, time.perf_counter()
-    model.train()
-    bar = progress(total=steps, desc="VAE", quiet=quiet)
-    while (steps is None or step < steps) and (max_seconds is None or time.perf_counter() - start < max_seconds):
-        if pos + batch_size > n:  # a new epoch: a fresh shuffle from the generator
-            order, pos = torch.randperm(n, generator=generator).to(device), 0
-        x = shift_images(x_train[order[pos:pos + batch_size]], c.shift, generator)
-        pos += batch_size
-        parts = training_step(model, x, optimizer, beta=c.beta, generator=generator, step=step)
-        step += 1
-        values = dict(elbo=parts.elbo.item(), reconstruction=parts.reconstruction.item(),
-                      kl=parts.kl.item())
-        values["loss"] = -(values["reconstruction"] - c.beta * values["kl"])
-        for k, v in dict(step=step, time=time.perf_counter() - start, **values).items():
-            history[k].append(v)
-        bar.update(1)
-        bar.set_postfix(neg_elbo=f"{-values['elbo']:.1f}", kl=f"{values['kl']:.1f}", refresh=False)
-        if checkpoint is not None and step % checkpoint_every == 0:
-            _save(checkpoint, model, optimizer, history, step)
-    bar.close()
-    if checkpoint is not None:
-        _save(checkpoint, model, optimizer, history, step)
-    model.eval()
-    return history
-
-
-def _save(path, model: VAE, optimizer, history: dict, step: int) -> Path:
-    return save_checkpoint(path, family="vae", models={"vae": model}, optimizers={"adam": optimizer},
-                           history=history, settings=asdict(model.config), step=step)
+    place(model, device)
+    optimizers = make_optimizers(model)
+    run = Run("vae", model, optimizers, steps=steps, max_seconds=max_seconds,
+              default_steps=c.steps, seed=seed, checkpoint=checkpoint,
+              checkpoint_every=checkpoint_every, progress=progress)
+    x_train = x_train.to(run.device)
+    batches = run.track("batches", Batches(len(x_train), c.batch_size, run.generator))
+    run.resume(resume)
+    while run.going():
+        x = shift_images(x_train[batches.next()], c.shift, run.generator)
+        run.record(**train_step(model, x, optimizers, generator=run.generator, elbo_fn=elbo_fn))
+    return run.finish()
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,7 +424,7 @@ def kl_per_dimension(model: VAE, x: torch.Tensor, batch_size: int = 500) -> torc
     total = 0.0
     for i in range(0, len(x), batch_size):
         mu, log_var = model.encode(x[i:i + batch_size])
-        total = total + 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1).sum(0)
+        total = total + kl_terms(mu, log_var).sum(0)
     return total.cpu() / len(x)
 
 
@@ -407,14 +436,15 @@ def reconstruct(model: VAE, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample(model: VAE, n: int, *, generator: torch.Generator | None = None,
-           device=None) -> torch.Tensor:
+def sample(model: VAE, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """Draw z ~ N(0, I) and return the decoder means ``sigmoid(decode(z))``, ``(n, 1, 28, 28)``.
 
     These are the mean images of p(x | z), as is usual when showing VAE samples; drawing pixels
-    from the Bernoulli p(x | z) itself would add salt-and-pepper noise.
+    from the Bernoulli p(x | z) itself would add salt-and-pepper noise. z is drawn on the CPU from
+    ``generator``, so the same seed gives the same samples on every device; they are returned on
+    the model's device.
     """
-    device = device or next(model.parameters()).device
+    device = next(model.parameters()).device
     z = torch.randn(n, model.config.latent_dim, generator=generator).to(device)
     return torch.sigmoid(model.decode(z))
 
@@ -432,45 +462,7 @@ def interpolate(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8
     return torch.sigmoid(model.decode(z.flatten(0, 1))).view(len(mu_a), steps, 1, 28, 28)
 
 
-# --------------------------------------------------------------------------------------------
-# Checkpoints and the command line (see minigen/cli.py)
-# --------------------------------------------------------------------------------------------
-def load_vae(checkpoint, device=None) -> VAE:
+def load(checkpoint, *, device=None) -> VAE:
     """Rebuild the :class:`VAE` saved in ``checkpoint`` (a path or a loaded dict), in eval mode."""
-    ckpt = load_checkpoint(checkpoint) if isinstance(checkpoint, (str, Path)) else checkpoint
-    if ckpt["family"] != "vae":
-        raise ValueError(f"expected a vae checkpoint, got a {ckpt['family']} one.")
-    model = VAE(VAEConfig(**ckpt["settings"]))
-    model.load_state_dict(ckpt["models"]["vae"])
-    return model.to(device).eval()
-
-
-def sample_from_checkpoint(checkpoint, n: int, *, generator: torch.Generator | None = None,
-                           device=None) -> torch.Tensor:
-    """``n`` samples ``(n, 1, 28, 28)`` in [0, 1] from a VAE checkpoint (path or loaded dict)."""
-    return sample(load_vae(checkpoint, device), n, generator=generator, device=device)
-
-
-def train_cli(out, *, steps: int | None = None, max_seconds: float | None = None, seed: int = 0,
-              device=None, quiet: bool | None = None) -> dict:
-    """``python -m minigen train vae``: the chapter's digit VAE on the 4,000 training digits.
-
-    Writes ``checkpoint.pt``, ``samples.png`` (64 samples) and ``history.json`` into ``out`` and
-    returns their paths with the held-out -ELBO and -IWAE (k = 100) on the 1,000 test digits.
-    """
-    from minigen.data import digits
-    from minigen.plotting import save_image_grid
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    generator = seed_everything(seed)
-    model = build_vae(VAEConfig(), device)
-    history = train(model, digits("train")[0], steps=steps, max_seconds=max_seconds,
-                    generator=generator, checkpoint=out / "checkpoint.pt", quiet=quiet)
-    scores = evaluate(model, digits("test")[0], k=100, generator=torch.Generator().manual_seed(seed))
-    save_image_grid(sample(model, 64, generator=torch.Generator().manual_seed(seed)), out / "samples.png")
-    (out / "history.json").write_text(json.dumps(history))
-    return {"checkpoint": out / "checkpoint.pt", "samples": out / "samples.png",
-            "history": out / "history.json", "steps": history["step"][-1] if history["step"] else 0,
-            "test_neg_elbo_nats": round(scores["neg_elbo"], 2),
-            "test_neg_iwae100_nats": round(scores["neg_iwae"], 2)}
+    return _checkpoint.load(checkpoint, family="vae", config_class=VAEConfig, model_class=VAE,
+                            build=build, device=device)

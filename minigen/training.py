@@ -1,0 +1,284 @@
+"""What every training loop of minigen shares: budgets, batches, the clock, history, checkpoints.
+
+The four model families (:mod:`minigen.gan`, :mod:`minigen.vae`, :mod:`minigen.cvae`,
+:mod:`minigen.cyclegan`) train under one contract:
+
+* ``build(config, *, seed=0, device=None)`` returns one ``nn.Module`` holding the family's
+  networks and its frozen ``config``; the initial weights come from ``seed`` alone.
+* ``train(model, data, *, steps, max_seconds, seed, device, checkpoint, checkpoint_every,
+  resume, progress)`` trains it in place, leaves it in **eval mode** and returns the history,
+  ``{name: [plain numbers]}`` with one entry per step (``step`` counts from 1).
+* Every random number of a run (batch order, noise, augmentation, history buffers) comes from
+  one ``torch.Generator`` on the training device, seeded with ``seed``; the caller's global
+  random state is never touched. Same seed, same run, bit for bit on one thread.
+* ``checkpoint_every=0`` writes a checkpoint only at the end; ``resume=path`` continues a saved
+  run so that N steps, save, M more steps give the same parameters, optimiser state and history
+  (but for the wall-clock ``time`` column) as N + M steps straight.
+* ``load(checkpoint, *, device=None)`` rebuilds the model through :func:`minigen.checkpoint.load`.
+
+This module holds the bookkeeping that would otherwise be written four times: :class:`Batches`
+(shuffled minibatches, epoch by epoch, with a state that can be saved) and :class:`Run` (the step
+counter, the budget, the history, checkpoints, resuming and the divergence guard). The training
+step itself, the part the chapters teach, stays in each family's module.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from minigen.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minigen.utils import TrainingDiverged, get_device
+from minigen.utils import progress as progress_bar
+
+__all__ = ["check_budget", "check_seed", "Batches", "Run", "place", "settings_of"]
+
+# How often (in steps) the losses are copied from the device into the history. Between copies
+# they stay tensors, so a GPU never waits for the host; a checkpoint and the end of a run copy
+# them first, so a saved history is always complete and checked.
+SYNC_EVERY = 25
+
+
+def check_budget(steps, max_seconds, default_steps: int) -> tuple[int | None, float | None]:
+    """Validate a training budget; with neither given, ``default_steps`` steps.
+
+    ``steps`` must be a positive whole number and ``max_seconds`` a positive finite number of
+    seconds; 0, negative, NaN or infinite budgets are refused with a ``ValueError`` (they would
+    train nothing, or never stop).
+    """
+    if steps is not None:
+        if isinstance(steps, bool) or not float(steps).is_integer() or steps <= 0:
+            raise ValueError(f"steps must be a positive whole number, got {steps!r}. Pass "
+                             "steps=None to train for max_seconds alone.")
+        steps = int(steps)
+    if max_seconds is not None:
+        if isinstance(max_seconds, bool) or not math.isfinite(max_seconds) or max_seconds <= 0:
+            raise ValueError(f"max_seconds must be a positive, finite number of seconds, got "
+                             f"{max_seconds!r}. Pass max_seconds=None to train for steps alone.")
+        max_seconds = float(max_seconds)
+    if steps is None and max_seconds is None:
+        steps = default_steps
+    return steps, max_seconds
+
+
+def check_seed(seed) -> int:
+    """A seed must be a whole number in [0, 2**63)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__"):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}.")
+    seed = int(seed)
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be in [0, 2**63), got {seed}.")
+    return seed
+
+
+class Batches:
+    """Shuffled minibatch indices into ``n`` examples, one fresh permutation per epoch.
+
+    Each epoch is a permutation of ``range(n)`` drawn from ``generator`` and cut into full
+    batches of ``batch_size`` (the last, incomplete batch is dropped). ``next()`` returns the
+    indices of the next batch, on the generator's device. :meth:`state_dict` and
+    :meth:`load_state_dict` save and restore the position, so a resumed run sees the same batches.
+    """
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator):
+        if n < 1:
+            raise ValueError("the training data are empty: pass at least one example.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        self.n, self.batch_size, self.generator = n, min(batch_size, n), generator
+        self.order = torch.empty(0, dtype=torch.int64, device=generator.device)
+        self.pos = 0
+
+    def next(self) -> torch.Tensor:
+        if self.pos + self.batch_size > len(self.order):  # a new epoch
+            self.order = torch.randperm(self.n, generator=self.generator, device=self.generator.device)
+            self.pos = 0
+        idx = self.order[self.pos:self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+    def state_dict(self) -> dict:
+        return {"order": self.order.cpu(), "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order, self.pos = state["order"].to(self.generator.device), int(state["pos"])
+
+
+def _plain(value):
+    """Settings as plain Python data: numpy or torch numbers become int/float, tuples lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a numpy or torch scalar
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"setting {value!r} of type {type(value).__name__} is not a plain number, "
+                    "string, bool or list; configs hold plain data only.")
+
+
+def settings_of(config) -> dict:
+    """``dataclasses.asdict(config)`` as plain Python data (see :func:`_plain`)."""
+    return _plain(dataclasses.asdict(config))
+
+
+class Run:
+    """The bookkeeping of one call of a family's ``train``: read it as a checklist.
+
+    1. Where: the device of the model's parameters (the family's ``train`` moved it there).
+    2. Budget: :func:`check_budget`; the run stops at ``steps`` more steps or ``max_seconds``.
+    3. Randomness: ``self.generator``, one ``torch.Generator`` on the device seeded with ``seed``.
+    4. Resume (:meth:`resume`): the model, optimisers, history, generator and every object
+       registered with :meth:`track` (loaders, buffers) come back from the checkpoint; the
+       ``seed`` is then not used.
+    5. Each step: the loop calls :meth:`record` with the step's losses (tensors or numbers).
+    6. Checkpoints every ``checkpoint_every`` steps (0: only at the end) and at the end.
+    7. Divergence: a NaN or infinite loss raises :class:`~minigen.utils.TrainingDiverged` naming
+       the step, and the last checkpoint, which is never overwritten by a diverged state.
+    """
+
+    def __init__(self, family: str, model: nn.Module, optimizers: dict, *, steps, max_seconds,
+                 default_steps: int, seed, checkpoint, checkpoint_every, progress):
+        if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) \
+                or checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be a whole number >= 0 (0 = only at the end), "
+                             f"got {checkpoint_every!r}.")
+        self.family, self.model, self.optimizers = family, model, optimizers
+        self.steps, self.max_seconds = check_budget(steps, max_seconds, default_steps)
+        self.device = next(model.parameters()).device
+        self.generator = torch.Generator(device=self.device).manual_seed(check_seed(seed))
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.checkpoint_every, self.state = checkpoint_every, {}
+        self.history: dict[str, list[float]] = {"step": [], "time": []}
+        self.step, self.last_saved, self.time_offset = 0, None, 0.0
+        self.pending: list[tuple[int, float, dict]] = []
+        self.first, self.start = 0, time.perf_counter()
+        self.bar = progress_bar(total=self.steps, desc=family,
+                                quiet=None if progress is None else not progress)
+        model.train()
+
+    # -- set-up, the loop's two calls, the end ---------------------------------------------------
+    def track(self, name: str, obj):
+        """Save and restore ``obj`` (a loader, a buffer: anything with ``state_dict`` and
+        ``load_state_dict``) with the run's checkpoints; returns ``obj``."""
+        self.state[name] = obj
+        return obj
+
+    def resume(self, checkpoint) -> None:
+        """Continue from ``checkpoint`` (path or loaded dict; ``None``: start afresh). Call it
+        after :meth:`track`, before the loop."""
+        if checkpoint is not None:
+            self._resume(checkpoint)
+        self.first, self.start = self.step, time.perf_counter()
+
+    def going(self) -> bool:
+        """True while the budget allows another step."""
+        if self.steps is not None and self.step - self.first >= self.steps:
+            return False
+        return self.max_seconds is None or time.perf_counter() - self.start < self.max_seconds
+
+    def record(self, **values) -> None:
+        """Count one step done and keep its values (0-d tensors or numbers) for the history."""
+        self.step += 1
+        values = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
+        self.pending.append((self.step, self.time_offset + time.perf_counter() - self.start, values))
+        self.bar.update(1)
+        if len(self.pending) >= SYNC_EVERY:
+            self._flush()
+        if self.checkpoint_every and self.step % self.checkpoint_every == 0:
+            self.save()
+
+    def finish(self) -> dict:
+        """Write the last checkpoint, put every network in eval mode, return the history."""
+        self._flush()
+        self.bar.close()
+        if self.checkpoint is not None and self.last_saved != self.step:
+            self.save()
+        self.model.eval()
+        return self.history
+
+    # -- history, divergence and checkpoints ---------------------------------------------------
+    def _flush(self) -> None:
+        """Copy the pending losses into the history (one device sync) and check them."""
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        names = list(pending[0][2])
+        rows = torch.stack([torch.stack([torch.as_tensor(vals[k], device=self.device).double().reshape(())
+                                         for k in names]) for _, _, vals in pending]).cpu()
+        bad = ~torch.isfinite(rows).all(1)
+        if bad.any():
+            i = int(bad.nonzero()[0])
+            what = ", ".join(f"{k}={rows[i, j].item()}" for j, k in enumerate(names)
+                             if not math.isfinite(rows[i, j].item()))
+            raise TrainingDiverged(self._diverged_message(pending[i][0], what))
+        for (step, seconds, _), row in zip(pending, rows.tolist()):
+            self.history["step"].append(step)
+            self.history["time"].append(seconds)
+            for k, v in zip(names, row):
+                self.history.setdefault(k, []).append(v)
+        self.bar.set_postfix({k: f"{self.history[k][-1]:.3g}" for k in names[:3]}, refresh=False)
+
+    def _diverged_message(self, step: int, what: str) -> str:
+        msg = f"Training diverged at step {step}: {what}. "
+        if self.last_saved is not None:
+            msg += (f"The last checkpoint, {self.checkpoint}, holds step {self.last_saved} and is "
+                    f"intact: continue from it with resume='{self.checkpoint}' (command line: "
+                    f"--resume {self.checkpoint}), ideally with a smaller learning rate. ")
+        elif self.checkpoint is not None:
+            msg += f"No checkpoint had been written yet to {self.checkpoint}. "
+        else:
+            msg += "No checkpoint was being written (pass checkpoint=path to keep one). "
+        return msg + "Try a smaller learning rate or another seed."
+
+    def save(self) -> None:
+        """Write the checkpoint (nothing without a path); the history is flushed and checked first."""
+        if self.checkpoint is None:
+            return
+        self._flush()
+        save_checkpoint(
+            self.checkpoint, family=self.family, models={"model": self.model},
+            optimizers=self.optimizers, history=self.history,
+            settings=settings_of(self.model.config), step=self.step,
+            extra={"generator": self.generator.get_state(),
+                   "state": {k: s.state_dict() for k, s in self.state.items()}},
+        )
+        self.last_saved = self.step
+
+    def _resume(self, resume) -> None:
+        ckpt = resume if isinstance(resume, dict) else load_checkpoint(resume)
+        where = resume if not isinstance(resume, dict) else "the checkpoint"
+        if ckpt.get("family") != self.family:
+            raise CheckpointError(f"cannot resume a {self.family} run from {where}: it holds a "
+                                  f"{ckpt.get('family')!r} model. Pass a {self.family} checkpoint.")
+        settings = settings_of(self.model.config)
+        if ckpt["settings"] != settings:
+            diff = sorted(k for k in set(settings) | set(ckpt["settings"])
+                          if settings.get(k) != ckpt["settings"].get(k))
+            raise CheckpointError(
+                f"cannot resume from {where}: its settings differ from the model's in {diff}. "
+                f"Rebuild the model from the checkpoint with {self.family}.load(path), or "
+                "start a new run.")
+        extra = ckpt.get("extra") or {}
+        if "generator" not in extra:
+            raise CheckpointError(f"{where} has no training state to resume from (it was not "
+                                  "written by a minigen training loop).")
+        self.model.load_state_dict(ckpt["models"]["model"])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(ckpt["optimizers"][name])
+        self.history = {k: list(v) for k, v in ckpt["history"].items()}
+        self.step = self.last_saved = int(ckpt["step"])
+        self.time_offset = self.history["time"][-1] if self.history.get("time") else 0.0
+        self.generator.set_state(extra["generator"])
+        for name, obj in self.state.items():
+            obj.load_state_dict(extra["state"][name])
+
+
+def place(model: nn.Module, device) -> nn.Module:
+    """Move ``model`` to ``device``; ``None`` means :func:`minigen.utils.get_device` (the best)."""
+    return model.to(get_device(device))
