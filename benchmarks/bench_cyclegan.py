@@ -63,10 +63,10 @@ def main(argv=None) -> int:
     all_met = True
     for seed in args.seeds:
         start = time.perf_counter()
-        models, history = cyclegan.train_cyclegan(x_data, y_data, config, seed=seed,
-                                                  device=device, quiet=True)
+        model = cyclegan.build(config, seed=seed, device=device)
+        history = cyclegan.train(model, (x_data, y_data), seed=seed, device=device, progress=False)
         seconds = time.perf_counter() - start
-        r = cyclegan.evaluate_translation(models["G"], models["F"], x, y, labels, device=device)
+        r = cyclegan.evaluate_translation(model.G, model.F, x, y, labels, device=device)
         half = 0.5 * base["pixel_x2y"]
         met = (seconds <= TIME_BUDGET_S and min(r["label_x2y"], r["label_y2x"]) >= 0.90
                and max(r["pixel_x2y"], r["pixel_y2x"]) <= half)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load", "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load", "plain", "CheckpointError"]
 
 FORMAT = "minigen-checkpoint"
 FORMAT_VERSION = 2  # 2: one model per checkpoint, under models['model']; 'extra' resume state
@@ -22,6 +22,20 @@ FORMAT_VERSION = 2  # 2: one model per checkpoint, under models['model']; 'extra
 
 class CheckpointError(RuntimeError):
     """A file could not be read as a minigen checkpoint."""
+
+
+def plain(value):
+    """Settings as plain Python data: numpy or torch numbers become int/float, tuples lists."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a numpy or torch scalar
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"setting {value!r} of type {type(value).__name__} is not a plain number, "
+                    "string, bool or list; configs hold plain data only.")
 
 
 def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None = None,
@@ -36,8 +50,9 @@ def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None 
         models: name -> ``nn.Module``; their ``state_dict`` is saved.
         optimizers: name -> ``torch.optim.Optimizer``.
         history: name -> list of plain numbers.
-        settings: plain data (str, int, float, bool, None, lists and dicts of them) from which
-            the models can be rebuilt, e.g. ``dataclasses.asdict(config)``.
+        settings: data from which the models can be rebuilt, e.g. ``dataclasses.asdict(config)``;
+            numpy and torch numbers are stored as plain Python numbers and tuples as lists
+            (:func:`plain`), so the file always loads with ``weights_only=True``.
         step: the number of training steps done.
         extra: what a training loop needs to resume exactly (its random generator's state, the
             position of its data loader, ...): tensors and plain data.
@@ -56,7 +71,7 @@ def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None 
                    for k, m in models.items()},
         "optimizers": {k: o.state_dict() for k, o in (optimizers or {}).items()},
         "history": {k: [float(v) for v in vals] for k, vals in (history or {}).items()},
-        "settings": dict(settings or {}),
+        "settings": plain(dict(settings or {})),
         "extra": dict(extra or {}),
     }
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)

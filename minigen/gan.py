@@ -365,7 +365,8 @@ def train_step(model: GAN, real, optimizers: dict, *, generator: torch.Generator
     default_D, default_G = LOSSES[c.loss]
     loss_D, loss_G = loss_D or default_D, loss_G or default_G
     device = next(G.parameters()).device
-    # (1) update D: minimise L_D (cross-entropy: L_D = -V), plus the R1 penalty when r1 > 0
+    # (1) update D: minimise loss_D (the cross-entropy L_D = -V, eq. gan-d-loss, or least squares,
+    #     eq. lsgan-d), plus the R1 penalty (eq. gan-r1) when r1 > 0
     for _ in range(c.d_steps):
         x = real().to(device).detach().requires_grad_(c.r1 > 0)  # R1 needs dD/dx on real data
         z = torch.randn(len(x), c.z_dim, generator=generator, device=device)
@@ -376,9 +377,9 @@ def train_step(model: GAN, real, optimizers: dict, *, generator: torch.Generator
         optimizers["D"].zero_grad()
         (l_D + penalty).backward()
         optimizers["D"].step()
-    # (2) update G: minimise L_G (by default the non-saturating -E[log sigma(D(G(z)))]). The
-    # backward pass also fills D's .grad, which optimizers["G"] never reads and
-    # optimizers["D"].zero_grad() clears before D's next step.
+    # (2) update G: minimise loss_G (non-saturating, minimax or least squares, as config.loss
+    #     says). The backward pass also fills D's .grad, which optimizers["G"] never reads and
+    #     optimizers["D"].zero_grad() clears before D's next step.
     z = torch.randn(c.batch_size, c.z_dim, generator=generator, device=device)
     l_G = loss_G(D(G(z)))
     optimizers["G"].zero_grad()

@@ -191,7 +191,8 @@ def frechet_distance(feat_a, feat_b) -> float:
 
     ``feat_a`` ``(N_a, F)``, ``feat_b`` ``(N_b, F)``, each with at least 2 rows; covariances are
     unbiased (divide by N - 1). Computed in float64. The trace term uses
-    :math:`\\operatorname{tr}(\\Sigma_a\\Sigma_b)^{1/2} = \\operatorname{tr}(\\Sigma_a^{1/2}\\Sigma_b\\Sigma_a^{1/2})^{1/2}`,
+    :math:`\\operatorname{tr}(\\Sigma_a\\Sigma_b)^{1/2}
+    = \\operatorname{tr}(\\Sigma_a^{1/2}\\Sigma_b\\Sigma_a^{1/2})^{1/2}`,
     a symmetric PSD matrix whose root is taken by eigendecomposition: never complex, stable for
     rank-deficient covariances. Returns a float >= 0 (0 for identical sets, up to rounding).
     """

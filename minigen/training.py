@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from minigen.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minigen.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from minigen.utils import TrainingDiverged, get_device
 from minigen.utils import progress as progress_bar
 
@@ -108,23 +108,9 @@ class Batches:
         self.order, self.pos = state["order"].to(self.generator.device), int(state["pos"])
 
 
-def _plain(value):
-    """Settings as plain Python data: numpy or torch numbers become int/float, tuples lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a numpy or torch scalar
-        value = value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"setting {value!r} of type {type(value).__name__} is not a plain number, "
-                    "string, bool or list; configs hold plain data only.")
-
-
 def settings_of(config) -> dict:
-    """``dataclasses.asdict(config)`` as plain Python data (see :func:`_plain`)."""
-    return _plain(dataclasses.asdict(config))
+    """``dataclasses.asdict(config)`` as plain Python data (see :func:`minigen.checkpoint.plain`)."""
+    return plain(dataclasses.asdict(config))
 
 
 class Run:
@@ -229,12 +215,12 @@ class Run:
         if self.last_saved is not None:
             msg += (f"The last checkpoint, {self.checkpoint}, holds step {self.last_saved} and is "
                     f"intact: continue from it with resume='{self.checkpoint}' (command line: "
-                    f"--resume {self.checkpoint}), ideally with a smaller learning rate. ")
+                    f"--resume {self.checkpoint}); a run that diverges again needs other settings. ")
         elif self.checkpoint is not None:
             msg += f"No checkpoint had been written yet to {self.checkpoint}. "
         else:
             msg += "No checkpoint was being written (pass checkpoint=path to keep one). "
-        return msg + "Try a smaller learning rate or another seed."
+        return msg + "To start again, try a smaller learning rate or another seed."
 
     def save(self) -> None:
         """Write the checkpoint (nothing without a path); the history is flushed and checked first."""

@@ -10,6 +10,9 @@ export MINIGEN_QUIET=1
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 start=$SECONDS
 
+echo "==> ruff: lint the package, tests, benchmarks and scripts"
+ruff check minigen tests benchmarks scripts
+
 echo "==> building the book from the stored outputs (warnings are errors)"
 python scripts/book_config.py --execute off > _build_ci_config.yml
 trap 'rm -f _build_ci_config.yml' EXIT

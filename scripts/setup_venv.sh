@@ -21,4 +21,4 @@ echo "==> installing minigen and its book and test dependencies into $VENV (firs
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet "${CONSTRAINT[@]}" -e ".[book,test]"
 export PATH="$PWD/$VENV/bin:$PATH"
-export MPLBACKEND=Agg
+# No MPLBACKEND here: an exported Agg backend silences plt.show() in the executed chapters (no figures).
