@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load", "plain", "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load", "plain", "make_plain", "CheckpointError"]
 
 FORMAT = "minigen-checkpoint"
 FORMAT_VERSION = 2  # 2: one model per checkpoint, under models['model']; 'extra' resume state
@@ -36,6 +36,19 @@ def plain(value):
         return value
     raise TypeError(f"setting {value!r} of type {type(value).__name__} is not a plain number, "
                     "string, bool or list; configs hold plain data only.")
+
+
+def make_plain(config) -> None:
+    """Make a frozen config dataclass hold plain Python numbers (call from ``__post_init__``).
+
+    ``VAEConfig(lr=np.float32(1e-3))`` then holds ``float``: numpy and torch numbers would
+    otherwise reach the optimisers and the checkpoints, which ``weights_only`` loading refuses.
+    A tuple stays a tuple (of plain numbers).
+    """
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        new = tuple(plain(value)) if isinstance(value, tuple) else plain(value)
+        object.__setattr__(config, field.name, new)
 
 
 def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None = None,
@@ -70,7 +83,8 @@ def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None 
         "models": {k: {n: t.detach().cpu() for n, t in m.state_dict().items()}
                    for k, m in models.items()},
         "optimizers": {k: o.state_dict() for k, o in (optimizers or {}).items()},
-        "history": {k: [float(v) for v in vals] for k, vals in (history or {}).items()},
+        "history": {k: [v if type(v) is int else float(v) for v in vals]
+                    for k, vals in (history or {}).items()},
         "settings": plain(dict(settings or {})),
         "extra": dict(extra or {}),
     }

@@ -72,6 +72,9 @@ class CVAEConfig:
     shift: int = 0  # training augmentation: random translation by up to this many pixels
     steps: int = 3000
 
+    def __post_init__(self):
+        _checkpoint.make_plain(self)  # numpy numbers become plain Python numbers
+
 
 class CVAE(nn.Module):
     """Encoder q(z | x, y) = N(mu, diag sigma^2), decoder p(x | z, y) (Bernoulli), prior N(0, I).

@@ -249,13 +249,14 @@ class ImageHistory:
         return out
 
     def state_dict(self) -> dict:
-        return {"images": self.images.cpu() if self.images is not None else torch.empty(0),
+        """A copy of the stored images and their count (the generator is saved by its owner)."""
+        return {"images": self.images.cpu().clone() if self.images is not None else torch.empty(0),
                 "count": self.count}
 
     def load_state_dict(self, state: dict) -> None:
         images, self.count = state["images"], int(state["count"])
         device = self.generator.device
-        self.images = images.to(device) if images.numel() or self.count else None
+        self.images = images.to(device).clone() if images.numel() or self.count else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,6 +283,9 @@ class CycleGANConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     steps: int = 300
+
+    def __post_init__(self):
+        _checkpoint.make_plain(self)  # numpy numbers become plain Python numbers
 
 
 class CycleGAN(nn.Module):

@@ -12,6 +12,10 @@
 
 Images are always float32 tensors of shape ``(N, 1, 28, 28)`` with values in ``[0, 1]``
 (0 = black background, 1 = white stroke); labels are int64 tensors of shape ``(N,)``.
+
+``device``: as everywhere in minigen, ``None`` means :func:`minigen.utils.get_device` (a CUDA
+GPU, then Apple's MPS, then the CPU); pass ``device="cpu"`` to keep the data on the CPU. The 2-D
+samplers take a ``torch.Generator`` and make their numbers where it lives (see their docstrings).
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from minigen.utils import get_device
 
 __all__ = [
     "digits",
@@ -105,7 +111,7 @@ def digits(split: str = "train", *, device=None) -> tuple[torch.Tensor, torch.Te
     Args:
         split: ``"train"`` (4,000 images, 400 per class), ``"test"`` (1,000, 100 per class) or
             ``"all"`` (5,000).
-        device: where to put the tensors (default: CPU).
+        device: where to put the tensors (``None``: the best available device, see above).
 
     Returns:
         ``(images, labels)``: float32 ``(N, 1, 28, 28)`` in ``[0, 1]`` and int64 ``(N,)``.
@@ -119,6 +125,7 @@ def digits(split: str = "train", *, device=None) -> tuple[torch.Tensor, torch.Te
     else:
         keep = _test_mask() if split == "test" else ~_test_mask()
     images = torch.from_numpy(pixels[keep].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    device = get_device(device)
     return images.to(device), torch.from_numpy(labels[keep].copy()).to(device)
 
 
@@ -161,8 +168,9 @@ class GaussianMixture2D:
     def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         """Draw ``n`` points, float32 ``(n, 2)``: a uniform component, then Gaussian noise.
 
-        The numbers are drawn on the device of ``generator`` (the CPU without one) and the
-        points returned there, or on ``device`` when it is given."""
+        The numbers are drawn on the device of ``generator`` (the CPU without one), so a seed
+        gives the same points wherever they go; they are returned there, or moved to ``device``
+        when one is given."""
         if n < 0:
             raise ValueError(f"n must be non-negative, got {n}.")
         where = generator.device if generator is not None else torch.device("cpu")
@@ -203,14 +211,16 @@ def two_moons(n: int, generator: torch.Generator | None = None, noise: float = 0
               device=None) -> torch.Tensor:
     """Two interleaved half circles (float32 ``(n, 2)``), centred and scaled to about [-2, 2].
 
-    Its density has no closed form, which is why it has no ``log_prob``.
+    Its density has no closed form, which is why it has no ``log_prob``. Drawn on the CPU from
+    ``generator``; returned on the CPU, or moved to ``device`` when one is given.
     """
     upper = torch.rand(n, generator=generator) < 0.5
     t = torch.rand(n, generator=generator) * math.pi
     x = torch.where(upper, t.cos(), 1 - t.cos())
     y = torch.where(upper, t.sin(), 0.5 - t.sin())
     pts = torch.stack([x - 0.5, y - 0.25], 1) * 1.6
-    return (pts + noise * torch.randn(n, 2, generator=generator)).to(device)
+    pts = pts + noise * torch.randn(n, 2, generator=generator)
+    return pts if device is None else pts.to(device)
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,6 +290,7 @@ def mnist(split: str = "train", *, root: str | os.PathLike | None = None, kind: 
     if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
         raise ValueError(f"IDX files in {root} do not hold 28x28 images with one label each.")
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    device = get_device(device)
     return x.to(device), torch.from_numpy(labels.astype(np.int64)).to(device)
 
 
@@ -330,7 +341,7 @@ def stroke_domains(*, seed: int = 0, device=None) -> tuple[torch.Tensor, torch.T
     Returns:
         ``(x, y)``: two float32 tensors ``(2000, 1, 28, 28)`` in [0, 1].
     """
-    images, labels = digits("train")
+    images, labels = digits("train", device="cpu")
     gen = torch.Generator().manual_seed(seed)
     half_x, half_y = [], []
     for c in range(10):
@@ -341,6 +352,7 @@ def stroke_domains(*, seed: int = 0, device=None) -> tuple[torch.Tensor, torch.T
     idx_x, idx_y = torch.cat(half_x), torch.cat(half_y)
     idx_x = idx_x[torch.randperm(len(idx_x), generator=gen)]
     idx_y = idx_y[torch.randperm(len(idx_y), generator=gen)]
+    device = get_device(device)
     return images[idx_x].to(device), thick_strokes(images[idx_y]).to(device)
 
 
@@ -352,5 +364,5 @@ def stroke_pairs(split: str = "test", *, device=None
     ``y = thick_strokes(x)`` row for row, and ``labels`` their digit classes. For evaluation
     only: a translator is trained on :func:`stroke_domains`.
     """
-    x, labels = digits(split)
-    return x.to(device), thick_strokes(x).to(device), labels.to(device)
+    x, labels = digits(split, device=device)
+    return x, thick_strokes(x), labels

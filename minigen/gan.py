@@ -293,6 +293,7 @@ class GANConfig:
     steps: int = 2000
 
     def __post_init__(self):
+        _checkpoint.make_plain(self)
         if self.net not in ("conv", "mlp"):
             raise ValueError(f"net must be 'conv' or 'mlp', got {self.net!r}.")
         if self.loss not in LOSSES:

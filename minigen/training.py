@@ -23,6 +23,7 @@ step itself, the part the chapters teach, stays in each family's module.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -89,7 +90,7 @@ class Batches:
             raise ValueError("the training data are empty: pass at least one example.")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-        self.n, self.batch_size, self.generator = n, min(batch_size, n), generator
+        self.n, self.batch_size, self.generator = int(n), int(min(batch_size, n)), generator
         self.order = torch.empty(0, dtype=torch.int64, device=generator.device)
         self.pos = 0
 
@@ -237,7 +238,9 @@ class Run:
         self.last_saved = self.step
 
     def _resume(self, resume) -> None:
-        ckpt = resume if isinstance(resume, dict) else load_checkpoint(resume)
+        # a dict is copied: the optimisers and loaders would otherwise share its tensors and
+        # change them as training goes on, and a second resume from it would start elsewhere
+        ckpt = copy.deepcopy(resume) if isinstance(resume, dict) else load_checkpoint(resume)
         where = resume if not isinstance(resume, dict) else "the checkpoint"
         if ckpt.get("family") != self.family:
             raise CheckpointError(f"cannot resume a {self.family} run from {where}: it holds a "

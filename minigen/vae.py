@@ -206,6 +206,7 @@ class VAEConfig:
     steps: int = 6000
 
     def __post_init__(self):
+        _checkpoint.make_plain(self)
         if self.arch not in ("mlp", "conv"):
             raise ValueError(f"arch must be 'mlp' or 'conv', got {self.arch!r}.")
         if self.likelihood not in ("bernoulli", "gaussian"):

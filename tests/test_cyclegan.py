@@ -1,9 +1,7 @@
 """minigen.cyclegan and the thin/thick-stroke domain pair of minigen.data."""
 import dataclasses
 import hashlib
-import subprocess
-import sys
-from pathlib import Path
+import io
 
 import numpy as np
 import pytest
@@ -12,10 +10,10 @@ from torch import nn
 
 from minigen import cyclegan as cg
 from minigen import data
+from minigen.checkpoint import load_checkpoint
 from minigen.gan import lsgan_discriminator_loss, lsgan_generator_loss
 from minigen.utils import TrainingDiverged
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = cg.CycleGANConfig(channels=4, d_channels=4, batch_size=4, history_size=6)
 
 
@@ -43,9 +41,9 @@ def test_thick_strokes_grows_a_pixel_into_a_3x3_block(size, pixels, blocks):
 
 
 def test_stroke_domains_are_disjoint_balanced_shuffled_halves():
-    x, y = data.stroke_domains(seed=0)
+    x, y = data.stroke_domains(seed=0, device="cpu")
     assert x.shape == y.shape == (2000, 1, 28, 28) and x.dtype == y.dtype == torch.float32
-    train, labels = data.digits("train")
+    train, labels = data.digits("train", device="cpu")
     row_of = {h: i for i, h in enumerate(_hashes(train))}
     rows_x = [row_of[h] for h in _hashes(x)]                   # X is the digits as they are
     row_of_t = {h: i for i, h in enumerate(_hashes(data.thick_strokes(train)))}
@@ -60,16 +58,16 @@ def test_stroke_domains_are_disjoint_balanced_shuffled_halves():
 
 
 def test_stroke_domains_are_deterministic_per_seed():
-    x0, y0 = data.stroke_domains(seed=0)
-    x0b, y0b = data.stroke_domains(seed=0)
-    x1, _ = data.stroke_domains(seed=1)
+    x0, y0 = data.stroke_domains(seed=0, device="cpu")
+    x0b, y0b = data.stroke_domains(seed=0, device="cpu")
+    x1, _ = data.stroke_domains(seed=1, device="cpu")
     assert torch.equal(x0, x0b) and torch.equal(y0, y0b)
     assert not torch.equal(x0, x1)
 
 
 def test_stroke_pairs_are_the_paired_ground_truth():
-    x, y, labels = data.stroke_pairs("test")
-    xt, lt = data.digits("test")
+    x, y, labels = data.stroke_pairs("test", device="cpu")
+    xt, lt = data.digits("test", device="cpu")
     assert torch.equal(x, xt) and torch.equal(labels, lt)
     assert torch.equal(y, data.thick_strokes(x))
     assert (y >= x).all() and y.mean() > 1.5 * x.mean()
@@ -78,7 +76,7 @@ def test_stroke_pairs_are_the_paired_ground_truth():
 def test_classifier_reads_both_domains():
     from minigen.metrics import label_preservation
 
-    x, y, labels = data.stroke_pairs("test")
+    x, y, labels = data.stroke_pairs("test", device="cpu")
     assert label_preservation(x, labels) >= 0.95
     assert label_preservation(y, labels) >= 0.95
 
@@ -107,7 +105,7 @@ def test_cycle_loss_by_hand_and_against_l1_loss():
 
 
 def test_cycle_loss_is_exactly_zero_for_exact_inverse_maps():
-    x, y = data.stroke_domains()
+    x, y = data.stroke_domains(device="cpu")
     x, y = x[:50], y[:50]
     G = lambda t: torch.rot90(t, 1, dims=(2, 3))    # noqa: E731
     F = lambda t: torch.rot90(t, -1, dims=(2, 3))   # noqa: E731
@@ -164,7 +162,7 @@ def test_losses_do_not_modify_their_inputs():
 # ------------------------------------------------------------------------------------------
 def test_generator_shapes_range_and_identity_start():
     G = cg.Generator(channels=8, n_blocks=2)
-    x, _ = data.digits("test")
+    x, _ = data.digits("test", device="cpu")
     out = G(x[:5])
     assert out.shape == (5, 1, 28, 28) and (out > 0).all() and (out < 1).all()
     nn.init.zeros_(G.net[-1].weight)
@@ -205,21 +203,22 @@ def test_history_of_size_zero_passes_images_through():
     h = cg.ImageHistory(0)
     x = torch.rand(5, 1, 2, 2, requires_grad=True)
     out = h.query(x)
-    assert torch.equal(out, x) and not out.requires_grad and h.images == []
+    assert torch.equal(out, x) and not out.requires_grad and h.images is None and h.count == 0
 
 
 def test_history_returns_new_images_until_full_then_swaps_half():
     h = cg.ImageHistory(8, torch.Generator().manual_seed(0))
     first, second = _batches(2)
-    assert torch.equal(h.query(first), first) and torch.equal(h.query(second), second)
-    assert len(h.images) == 8
+    assert torch.equal(h.query(first), first) and h.count == 4
+    assert torch.equal(h.query(second), second) and h.count == 8
+    assert torch.equal(h.images, torch.cat([first, second]))
     fresh = swapped = 0
     for batch in _batches(250, seed=1):
         # a returned image that is not the new one was stored before: in an earlier query, or
         # earlier in this batch (swapped in, then swapped out again)
         stored = {tuple(im.flatten().tolist()) for im in h.images}
         out = h.query(batch)
-        assert out.shape == batch.shape and len(h.images) == 8
+        assert out.shape == batch.shape and h.count == 8 and h.images.shape == (8, 1, 2, 2)
         for new, got in zip(batch, out):
             if torch.equal(new, got):
                 fresh += 1
@@ -229,6 +228,95 @@ def test_history_returns_new_images_until_full_then_swaps_half():
             stored.add(tuple(new.flatten().tolist()))
     # 1,000 fair coin flips: 500 +- 5 standard deviations (16)
     assert 420 < swapped < 580 and fresh + swapped == 1000
+
+
+class _SequentialHistory:
+    """The buffer written the straightforward way, one image at a time, for reference: it draws
+    the same numbers as :class:`minigen.cyclegan.ImageHistory` (per query, for the n images that
+    arrive once the buffer is full: u = rand(n), then slot = randint(size, (n,)))."""
+
+    def __init__(self, size, generator):
+        self.size, self.generator, self.images = size, generator, []
+
+    def query(self, images):
+        out, pending = [], []
+        for im in images:
+            if len(self.images) < self.size:
+                self.images.append(im.clone())
+                out.append(im.clone())
+            else:
+                pending.append(im)
+        if pending:
+            u = torch.rand(len(pending), generator=self.generator)
+            slot = torch.randint(self.size, (len(pending),), generator=self.generator)
+            for im, u_i, s in zip(pending, u.tolist(), slot.tolist()):
+                if u_i < 0.5:  # swap: return the stored image, keep the new one in its place
+                    out.append(self.images[s])
+                    self.images[s] = im.clone()
+                else:
+                    out.append(im.clone())
+        return torch.stack(out)
+
+
+@pytest.mark.parametrize("size, batch_sizes", [
+    (1, [1, 3, 1, 5, 2]),            # one slot: every swap in a batch hits the same slot
+    (3, [2, 2, 7, 7, 1, 12, 3]),     # a batch that straddles "full", batches larger than the buffer
+    (5, [5, 4, 9, 16, 16, 2, 20]),
+    (50, [16] * 12),                 # the chapter's buffer and batch size
+])
+def test_batched_swaps_equal_a_sequential_reference(size, batch_sizes):
+    # every image is unique (its value is its arrival number), so equal outputs mean equal choices
+    fast = cg.ImageHistory(size, torch.Generator().manual_seed(size))
+    slow = _SequentialHistory(size, torch.Generator().manual_seed(size))
+    arrived = 0
+    for b in batch_sizes:
+        batch = (arrived + torch.arange(b, dtype=torch.float32)).view(b, 1, 1, 1).expand(b, 1, 2, 2)
+        arrived += b
+        expected = slow.query(batch)
+        torch.testing.assert_close(fast.query(batch), expected, rtol=0, atol=0)
+        torch.testing.assert_close(fast.images[:fast.count], torch.stack(slow.images), rtol=0, atol=0)
+    # both consumed the same random numbers
+    assert torch.equal(fast.generator.get_state(), slow.generator.get_state())
+    assert arrived > size  # the swaps were exercised
+
+
+def _saved_and_loaded(state):
+    """``state`` written and read back as a checkpoint does: a copy that shares no memory."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+def test_history_state_dict_restores_the_buffer():
+    h = cg.ImageHistory(5, torch.Generator().manual_seed(0))
+    empty = _saved_and_loaded(h.state_dict())
+    for batch in _batches(3, b=3):
+        h.query(batch)
+    state, g_state = _saved_and_loaded(h.state_dict()), h.generator.get_state()
+    assert state["count"] == 5 and state["images"].shape == (5, 1, 2, 2)
+    again = cg.ImageHistory(5, torch.Generator().set_state(g_state))
+    again.load_state_dict(state)
+    assert again.count == 5 and torch.equal(again.images, h.images)
+    for batch in _batches(4, b=3, seed=9):
+        torch.testing.assert_close(again.query(batch), h.query(batch), rtol=0, atol=0)
+    assert torch.equal(again.images, h.images)
+    fresh = cg.ImageHistory(5, torch.Generator().manual_seed(0))
+    fresh.load_state_dict(empty)
+    assert fresh.images is None and fresh.count == 0
+
+
+def test_history_state_dict_is_a_copy():
+    h = cg.ImageHistory(3, torch.Generator().manual_seed(0))
+    h.query(torch.rand(3, 1, 2, 2))
+    state = h.state_dict()
+    saved = state["images"].clone()
+    again = cg.ImageHistory(3, torch.Generator().manual_seed(1))
+    again.load_state_dict(state)
+    for batch in _batches(5, b=3):
+        h.query(batch)
+    assert torch.equal(state["images"], saved)  # the saved state did not move on with the buffer
+    assert torch.equal(again.images, saved)  # nor did the buffer restored from it
 
 
 def test_history_is_deterministic_and_uses_only_its_generator():
@@ -247,11 +335,11 @@ def test_history_stores_detached_copies():
     x = torch.rand(3, 1, 2, 2, requires_grad=True)
     y = x * 2
     out = h.query(y)
-    assert not out.requires_grad and all(not im.requires_grad for im in h.images)
-    before = [im.clone() for im in h.images]
+    assert not out.requires_grad and not h.images.requires_grad
+    before = h.images.clone()
     with torch.no_grad():
         y.add_(1.0)   # the caller changes its tensor afterwards
-    assert all(torch.equal(a, b) for a, b in zip(h.images, before))
+    assert torch.equal(h.images, before)
     with pytest.raises(ValueError):
         cg.ImageHistory(-1)
 
@@ -260,110 +348,183 @@ def test_history_stores_detached_copies():
 # Training
 # ------------------------------------------------------------------------------------------
 def _tiny_data(n=32):
-    x, y = data.stroke_domains()
+    x, y = data.stroke_domains(device="cpu")
     return x[:n], y[:n]
 
 
+def _networks(model):
+    return {"G": model.G, "F": model.F, "D_X": model.D_X, "D_Y": model.D_Y}
+
+
+def test_build_is_seeded_and_leaves_the_global_random_state_alone():
+    state = torch.get_rng_state()
+    a, b, c = (cg.build(TINY, seed=s, device="cpu") for s in (0, 0, 1))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert isinstance(a, cg.CycleGAN) and a.config == TINY
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.G.net[0].weight, c.G.net[0].weight)
+    assert not torch.equal(a.G.net[0].weight, a.F.net[0].weight)  # four networks, four draws
+
+
 def test_train_step_updates_all_four_networks_and_d_step_leaves_g_grads_alone():
-    models = cg.build_models(TINY, seed=0)
-    opts = cg.build_optimizers(models, TINY)
-    before = {k: [p.detach().clone() for p in m.parameters()] for k, m in models.items()}
+    model = cg.build(TINY, seed=0, device="cpu")
+    opts = cg.make_optimizers(model)
+    assert set(opts) == {"GF", "D"}
+    before = {k: [p.detach().clone() for p in m.parameters()] for k, m in _networks(model).items()}
     x, y = _tiny_data(4)
     grads = {}
     step_g = opts["GF"].step
 
     def record_then_step(*a, **k):   # G and F's gradients as the GF step sees them
-        grads.update({id(p): p.grad.clone() for p in models["G"].parameters()})
+        grads.update({id(p): p.grad.clone() for p in model.G.parameters()})
         return step_g(*a, **k)
 
     opts["GF"].step = record_then_step
-    losses = cg.train_step(models, opts, x, y, TINY, cg.ImageHistory(6), cg.ImageHistory(6))
+    losses = cg.train_step(model, x, y, opts, cg.ImageHistory(6), cg.ImageHistory(6))
     assert set(losses) == {"generator", "discriminator", "cycle", "identity"}
-    assert all(np.isfinite(v) for v in losses.values())
-    for k, m in models.items():
+    assert all(isinstance(v, torch.Tensor) and v.shape == () and not v.requires_grad for v in losses.values())
+    assert all(torch.isfinite(v) for v in losses.values())
+    for k, m in _networks(model).items():
         assert any(not torch.equal(p, q) for p, q in zip(m.parameters(), before[k])), k
-    for p in models["G"].parameters():   # the D step added nothing to G's gradients
+    for p in model.G.parameters():   # the D step added nothing to G's gradients
         torch.testing.assert_close(p.grad, grads[id(p)])
 
 
 def test_lambda_id_zero_records_identity_without_training_on_it():
     x, y = _tiny_data(4)
     off = dataclasses.replace(TINY, lambda_id=0.0)
-    models = cg.build_models(off, seed=0)
-    losses = cg.train_step(models, cg.build_optimizers(models, off), x, y, off,
-                           cg.ImageHistory(0), cg.ImageHistory(0))
-    assert losses["identity"] > 0
-    same = cg.build_models(off, seed=0)
-    l_cyc = cg.cycle_loss(x, same["F"](same["G"](x)), y, same["G"](same["F"](y)))
-    l_gan = lsgan_generator_loss(same["D_Y"](same["G"](x))) + lsgan_generator_loss(same["D_X"](same["F"](y)))
-    assert losses["generator"] == pytest.approx((l_gan + 10 * l_cyc).item(), rel=1e-5)
+    model = cg.build(off, seed=0, device="cpu")
+    losses = cg.train_step(model, x, y, cg.make_optimizers(model), cg.ImageHistory(0), cg.ImageHistory(0))
+    assert losses["identity"].item() > 0
+    same = cg.build(off, seed=0, device="cpu")
+    l_cyc = cg.cycle_loss(x, same.F(same.G(x)), y, same.G(same.F(y)))
+    l_gan = lsgan_generator_loss(same.D_Y(same.G(x))) + lsgan_generator_loss(same.D_X(same.F(y)))
+    assert losses["generator"].item() == pytest.approx((l_gan + 10 * l_cyc).item(), rel=1e-5)
 
 
-def test_nan_guard_raises_before_any_parameter_changes():
-    models = cg.build_models(TINY, seed=0)
-    opts = cg.build_optimizers(models, TINY)
-    before = [p.detach().clone() for m in models.values() for p in m.parameters()]
+def test_loss_functions_plug_into_the_step():
     x, y = _tiny_data(4)
-    x = x.clone()
-    x[0, 0, 0, 0] = float("nan")
-    with pytest.raises(TrainingDiverged, match="step 7"):
-        cg.train_step(models, opts, x, y, TINY, cg.ImageHistory(0), cg.ImageHistory(0), step=7)
-    after = [p for m in models.values() for p in m.parameters()]
-    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    on = dataclasses.replace(TINY, lambda_id=0.5)
+    seen = []
+
+    def doubled_cycle(*args):
+        seen.append("cycle")
+        return 2 * cg.cycle_loss(*args)
+
+    def zero_identity(x, x_idt, y, y_idt):
+        seen.append("identity")
+        return 0 * cg.identity_loss(x, x_idt, y, y_idt)
+
+    model = cg.build(on, seed=0, device="cpu")
+    same = cg.build(on, seed=0, device="cpu")
+    losses = cg.train_step(model, x, y, cg.make_optimizers(model), cg.ImageHistory(0), cg.ImageHistory(0),
+                           cycle_fn=doubled_cycle, identity_fn=zero_identity)
+    assert seen == ["cycle", "identity"]
+    l_cyc = 2 * cg.cycle_loss(x, same.F(same.G(x)), y, same.G(same.F(y)))
+    l_gan = lsgan_generator_loss(same.D_Y(same.G(x))) + lsgan_generator_loss(same.D_X(same.F(y)))
+    assert losses["identity"].item() == 0.0
+    assert losses["cycle"].item() == pytest.approx(l_cyc.item(), rel=1e-6)
+    assert losses["generator"].item() == pytest.approx((l_gan + 10 * l_cyc).item(), rel=1e-5)
+
+
+def test_nan_guard_names_the_step_and_the_missing_checkpoint():
+    # the cycle loss of step 3 is NaN (so is the generators' objective; the discriminators' loss
+    # of that step, computed from images made before the update, is not); no checkpoint path
+    calls = []
+
+    def poisoned_cycle(*args):
+        calls.append(1)
+        loss = cg.cycle_loss(*args)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    model = cg.build(TINY, seed=0, device="cpu")
+    with pytest.raises(TrainingDiverged, match=r"step 3: generator=nan, cycle=nan\.") as err:
+        cg.train(model, _tiny_data(), steps=4, device="cpu", cycle_fn=poisoned_cycle)
+    assert "No checkpoint was being written" in str(err.value)
 
 
 def test_training_is_deterministic_and_leaves_global_random_state_alone():
     x, y = _tiny_data()
     state = torch.get_rng_state()
-    m1, h1 = cg.train_cyclegan(x, y, TINY, steps=5, seed=3, quiet=True)
-    m2, h2 = cg.train_cyclegan(x, y, TINY, steps=5, seed=3, quiet=True)
-    m3, _ = cg.train_cyclegan(x, y, TINY, steps=5, seed=4, quiet=True)
+    runs = []
+    for seed in (3, 3, 4):
+        model = cg.build(TINY, seed=seed, device="cpu")
+        runs.append((model, cg.train(model, (x, y), steps=5, seed=seed, device="cpu")))
+    (m1, h1), (m2, h2), (m3, _) = runs
     assert torch.equal(torch.get_rng_state(), state)
     assert h1["cycle"] == h2["cycle"] and h1["step"] == [1, 2, 3, 4, 5]
     assert set(h1) == {"step", "time", "generator", "discriminator", "cycle", "identity"}
     assert all(len(v) == 5 for v in h1.values())
-    for a, b in zip(m1["G"].parameters(), m2["G"].parameters()):
+    for a, b in zip(m1.G.parameters(), m2.G.parameters()):
         assert torch.equal(a, b)
-    assert any(not torch.equal(a, b) for a, b in zip(m1["G"].parameters(), m3["G"].parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(m1.G.parameters(), m3.G.parameters()))
+    assert not any(m.training for m in _networks(m1).values())  # left in eval mode
+
+
+def test_resumed_run_equals_a_straight_run(tmp_path):
+    # the checkpoint carries the batch order and both history buffers (size 6 fills in 2 steps)
+    x, y = _tiny_data()
+    path = tmp_path / "c.pt"
+    model = cg.build(TINY, seed=0, device="cpu")
+    cg.train(model, (x, y), steps=3, seed=5, device="cpu", checkpoint=path)
+    extra = load_checkpoint(path)["extra"]
+    assert set(extra["state"]) == {"batches_x", "batches_y", "history_x", "history_y"}
+    assert extra["state"]["history_x"]["count"] == 6
+    h = cg.train(model, (x, y), steps=4, device="cpu", resume=path)
+    straight = cg.build(TINY, seed=0, device="cpu")
+    h7 = cg.train(straight, (x, y), steps=7, seed=5, device="cpu")
+    assert {k: v for k, v in h.items() if k != "time"} == {k: v for k, v in h7.items() if k != "time"}
+    for (name, p), q in zip(model.state_dict().items(), straight.state_dict().values()):
+        assert torch.equal(p, q), name
 
 
 def test_max_seconds_stops_early_and_checkpoint_is_written(tmp_path):
-    from minigen.checkpoint import load_checkpoint
-
     x, y = _tiny_data()
-    _, hist = cg.train_cyclegan(x, y, TINY, steps=10_000, max_seconds=0.5, quiet=True,
-                                checkpoint=tmp_path / "ck.pt", checkpoint_every=2)
+    model = cg.build(TINY, device="cpu")
+    hist = cg.train(model, (x, y), steps=10_000, max_seconds=0.5, device="cpu",
+                    checkpoint=tmp_path / "ck.pt", checkpoint_every=2)
     assert 1 <= len(hist["step"]) < 10_000
     ck = load_checkpoint(tmp_path / "ck.pt")
     assert ck["family"] == "cyclegan" and ck["step"] == len(hist["step"])
-    assert set(ck["models"]) == {"G", "F", "D_X", "D_Y"} and ck["settings"]["channels"] == 4
+    assert set(ck["models"]) == {"model"} and ck["settings"]["channels"] == 4
+    assert {name.split(".")[0] for name in ck["models"]["model"]} == {"G", "F", "D_X", "D_Y"}
 
 
 def test_step_count_defaults_to_the_config_unless_only_a_time_limit_is_given():
     x, y = _tiny_data()
     two = dataclasses.replace(TINY, steps=2)
-    _, hist = cg.train_cyclegan(x, y, two, quiet=True)
+    hist = cg.train(cg.build(two, device="cpu"), (x, y), device="cpu")
     assert hist["step"] == [1, 2]
-    _, hist = cg.train_cyclegan(x, y, two, max_seconds=1.0, quiet=True)
+    hist = cg.train(cg.build(two, device="cpu"), (x, y), max_seconds=1.0, device="cpu")
     assert len(hist["step"]) > 2 and hist["time"][-2] < 1.0
 
 
+def test_train_checks_its_data():
+    x, y = _tiny_data(8)
+    model = cg.build(TINY, device="cpu")
+    with pytest.raises(TypeError, match="pair"):
+        cg.train(model, x, steps=1, device="cpu")
+    with pytest.raises(ValueError, match="y_data"):
+        cg.train(model, (x, 2 * y), steps=1, device="cpu")
+
+
 def test_short_training_moves_both_translators_towards_the_ground_truth():
-    x_data, y_data = data.stroke_domains()
-    x, y, labels = data.stroke_pairs("test")
+    x_data, y_data = data.stroke_domains(device="cpu")
+    x, y, labels = data.stroke_pairs("test", device="cpu")
     x, y, labels = x[::10], y[::10], labels[::10]
     config = cg.CycleGANConfig()
-    fresh = cg.build_models(config, seed=0)
-    before = cg.evaluate_translation(fresh["G"], fresh["F"], x, y, labels)
-    models, hist = cg.train_cyclegan(x_data, y_data, config, steps=60, seed=0, quiet=True)
-    after = cg.evaluate_translation(models["G"], models["F"], x, y, labels)
+    fresh = cg.build(config, seed=0, device="cpu")
+    before = cg.evaluate_translation(fresh.G, fresh.F, x, y, labels)
+    model = cg.build(config, seed=0, device="cpu")
+    cg.train(model, (x_data, y_data), steps=60, seed=0, device="cpu")
+    after = cg.evaluate_translation(model.G, model.F, x, y, labels)
     assert after["pixel_x2y"] < 0.8 * before["pixel_x2y"]
     assert after["pixel_y2x"] < 0.8 * before["pixel_y2x"]
     assert after["label_x2y"] > 0.85 and after["label_y2x"] > 0.85
 
 
 def test_evaluate_translation_of_the_identity_is_the_baseline():
-    x, y, labels = data.stroke_pairs("test")
+    x, y, labels = data.stroke_pairs("test", device="cpu")
     r = cg.evaluate_translation(nn.Identity(), nn.Identity(), x, y, labels)
     assert r["cycle_x"] == r["cycle_y"] == 0.0
     assert r["pixel_x2y"] == r["pixel_y2x"] == pytest.approx((y - x).abs().double().mean().item())
@@ -373,44 +534,59 @@ def test_evaluate_translation_of_the_identity_is_the_baseline():
 # ------------------------------------------------------------------------------------------
 # Checkpoints and the command line
 # ------------------------------------------------------------------------------------------
-def test_translate_from_checkpoint_matches_the_trained_generators(tmp_path):
+def test_loaded_checkpoint_translates_like_the_trained_generators(tmp_path):
     x, y = _tiny_data()
-    models, _ = cg.train_cyclegan(x, y, TINY, steps=3, quiet=True, checkpoint=tmp_path / "c.pt")
+    model = cg.build(TINY, device="cpu")
+    cg.train(model, (x, y), steps=3, device="cpu", checkpoint=tmp_path / "c.pt")
+    again = cg.load(tmp_path / "c.pt", device="cpu")
+    assert isinstance(again, cg.CycleGAN) and again.config == TINY and not again.training
     xt = x[:5]
-    out = cg.translate_from_checkpoint(tmp_path / "c.pt", xt, direction="x2y")
-    torch.testing.assert_close(out, cg.translate(models["G"], xt))
-    out = cg.translate_from_checkpoint(tmp_path / "c.pt", xt, direction="y2x")
-    torch.testing.assert_close(out, cg.translate(models["F"], xt))
-    with pytest.raises(ValueError, match="direction"):
-        cg.translate_from_checkpoint(tmp_path / "c.pt", xt, direction="sideways")
-    with pytest.raises(ValueError):
-        cg.translate_from_checkpoint(tmp_path / "c.pt", xt[:, :, :20], direction="x2y")
+    torch.testing.assert_close(cg.translate(again.G, xt), cg.translate(model.G, xt))
+    torch.testing.assert_close(cg.translate(again.F, xt), cg.translate(model.F, xt))
+    assert not torch.allclose(cg.translate(again.G, xt), cg.translate(again.F, xt))
 
 
-def test_cli_round_trip(tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "minigen", *a], cwd=ROOT,  # noqa: E731
-                                    capture_output=True, text=True, timeout=300)
+def test_cli_translate_refuses_a_bad_direction_and_bad_images(tmp_path, capsys):
+    from minigen.cli import main
+
+    x, y = _tiny_data()
+    cg.train(cg.build(TINY, device="cpu"), (x, y), steps=1, device="cpu", checkpoint=tmp_path / "c.pt")
+    np.save(tmp_path / "a.npy", x[:5].numpy())
+    with pytest.raises(SystemExit):
+        main(["translate", str(tmp_path / "c.pt"), "--direction", "sideways", "--in", str(tmp_path / "a.npy"),
+              "--out", str(tmp_path / "b.npy")])
+    np.save(tmp_path / "small.npy", x[:5, :, :20].numpy())
+    assert main(["translate", str(tmp_path / "c.pt"), "--direction", "x2y", "--in", str(tmp_path / "small.npy"),
+                 "--out", str(tmp_path / "b.npy"), "--device", "cpu"]) == 2
+    assert "28x28" in capsys.readouterr().err
+    assert not (tmp_path / "b.npy").exists()
+
+
+def test_cli_round_trip(tmp_path, capsys):
+    from minigen.cli import main
+
     out = tmp_path / "run"
-    r = run("train", "cyclegan", "--out", str(out), "--steps", "3", "--seed", "1", "--quiet",
-            "--device", "cpu")
-    assert r.returncode == 0, r.stderr
+    assert main(["train", "cyclegan", "--out", str(out), "--steps", "3", "--seed", "1", "--quiet",
+                 "--device", "cpu"]) == 0
     for name in ("checkpoint.pt", "samples.png", "history.json"):
         assert (out / name).is_file()
-    x, _ = data.digits("test")
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
+    model = cg.load(out / "checkpoint.pt", device="cpu")
+    assert model.config == cg.CycleGANConfig()  # the chapter's settings
+    x, _ = data.digits("test", device="cpu")
     np.save(tmp_path / "a.npy", x[:7].numpy())
-    for direction in ("x2y", "y2x"):
-        r = run("translate", str(out / "checkpoint.pt"), "--direction", direction,
-                "--in", str(tmp_path / "a.npy"), "--out", str(tmp_path / f"{direction}.npy"),
-                "--device", "cpu")
-        assert r.returncode == 0, r.stderr
+    for direction, net in (("x2y", model.G), ("y2x", model.F)):
+        assert main(["translate", str(out / "checkpoint.pt"), "--direction", direction,
+                     "--in", str(tmp_path / "a.npy"), "--out", str(tmp_path / f"{direction}.npy"),
+                     "--device", "cpu"]) == 0
         b = np.load(tmp_path / f"{direction}.npy")
         assert b.shape == (7, 1, 28, 28) and b.dtype == np.float32
         assert 0 <= b.min() and b.max() <= 1
-        expected = cg.translate_from_checkpoint(out / "checkpoint.pt", x[:7], direction=direction)
-        np.testing.assert_allclose(b, expected.numpy(), atol=1e-6)
-    r = run("translate", str(out / "checkpoint.pt"), "--direction", "x2y",
-            "--in", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "b.npy"))
-    assert r.returncode != 0 and "error" in r.stderr
+        np.testing.assert_allclose(b, cg.translate(net, x[:7]).numpy(), atol=1e-6)
+    capsys.readouterr()
+    assert main(["translate", str(out / "checkpoint.pt"), "--direction", "x2y",
+                 "--in", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "b.npy")]) == 2
+    assert capsys.readouterr().err.startswith("error: could not read")
 
 
 # ------------------------------------------------------------------------------------------
@@ -419,18 +595,19 @@ def test_cli_round_trip(tmp_path):
 @pytest.mark.gpu
 def test_training_and_translation_on_cuda(tmp_path):
     x, y = _tiny_data()
-    models, hist = cg.train_cyclegan(x, y, TINY, steps=5, device="cuda", quiet=True,
-                                     checkpoint=tmp_path / "c.pt")
-    assert all(p.is_cuda for m in models.values() for p in m.parameters())
+    model = cg.build(TINY, seed=0, device="cuda")
+    hist = cg.train(model, (x, y), steps=5, device="cuda", checkpoint=tmp_path / "c.pt")
+    assert all(p.is_cuda for p in model.parameters())
     assert all(np.isfinite(hist["cycle"]))
-    out = cg.translate_from_checkpoint(tmp_path / "c.pt", x[:5], direction="x2y", device="cuda")
+    again = cg.load(tmp_path / "c.pt", device="cuda")
+    out = cg.translate(again.G, x[:5])
     assert out.device.type == "cpu"
-    torch.testing.assert_close(out, cg.translate(models["G"], x[:5]), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out, cg.translate(model.G, x[:5]), atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.gpu
 def test_cuda_and_cpu_start_from_the_same_weights():
-    cpu = cg.build_models(TINY, seed=0)
-    gpu = cg.build_models(TINY, "cuda", seed=0)
-    for a, b in zip(cpu["G"].parameters(), gpu["G"].parameters()):
+    cpu = cg.build(TINY, seed=0, device="cpu")
+    gpu = cg.build(TINY, seed=0, device="cuda")
+    for a, b in zip(cpu.parameters(), gpu.parameters()):
         torch.testing.assert_close(a, b.cpu())

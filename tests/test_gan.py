@@ -1,5 +1,6 @@
-"""minigen.gan: the losses pinned to hand-computed values and a float64 re-derivation, the
-networks' shapes, the training loop's behaviour, checkpoints and the command line."""
+"""minigen.gan: the losses and the R1 penalty pinned to hand-computed values and a float64
+re-derivation, the networks' shapes, one training step, the training loop's behaviour,
+checkpoints and the command line."""
 import json
 import math
 from dataclasses import replace
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 from minigen import gan
 from minigen.checkpoint import CheckpointError, load_checkpoint
 from minigen.data import ring8
-from minigen.utils import TrainingDiverged, seed_everything
+from minigen.utils import TrainingDiverged
 
 LN2 = math.log(2.0)
 TINY_RING = replace(gan.RING, width=16, depth=2, batch_size=32, lr_g=1e-3, lr_d=1e-3, r1=0.0)
@@ -147,41 +148,80 @@ def test_optimal_discriminator_bad_input():
 
 
 # --------------------------------------------------------------------------------------------
+# The R1 penalty and the loss table
+# --------------------------------------------------------------------------------------------
+def test_r1_penalty_of_a_linear_discriminator_is_gamma_half_squared_weight_norm():
+    # D(x) = w.x + c has grad_x D = w for every x: R1 = gamma/2 |w|^2 = 0.5/2 * (1 + 4 + 4)
+    w = torch.tensor([1.0, -2.0, 2.0], requires_grad=True)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    penalty = gan.r1_penalty(x @ w + 0.7, x, gamma=0.5)
+    assert penalty.shape == ()
+    torch.testing.assert_close(penalty, torch.tensor(2.25))
+    # its graph is kept, so D can be trained through it: d/dw (gamma/2 |w|^2) = gamma w
+    (grad_w,) = torch.autograd.grad(penalty, w)
+    torch.testing.assert_close(grad_w, 0.5 * w.detach())
+
+
+def test_r1_penalty_sums_over_pixels_and_averages_over_the_batch():
+    # D(x) = |x|^2 / 2 summed over the pixels of each image has grad_x D = x:
+    # R1 = gamma/2 * mean_b |x_b|^2 = 3/2 * (|x_0|^2 + |x_1|^2) / 2 = 3/2 * (1 + 9) / 2
+    x = torch.zeros(2, 1, 2, 2)
+    x[0, 0, 0, 0] = 1.0
+    x[1, 0, 1, 0], x[1, 0, 1, 1] = 2.0, -math.sqrt(5.0)
+    x.requires_grad_(True)
+    d_real = 0.5 * x.pow(2).flatten(1).sum(1)
+    torch.testing.assert_close(gan.r1_penalty(d_real, x, gamma=3.0), torch.tensor(7.5))
+    x0 = torch.ones(4, 2, requires_grad=True)
+    assert gan.r1_penalty(x0.sum(1) * 0.0, x0, gamma=1.0).item() == 0.0  # a constant D: no penalty
+
+
+def test_loss_table_pairs_the_chapter_losses_and_configs_refuse_other_names():
+    assert gan.LOSSES["nonsaturating"] == (gan.discriminator_loss, gan.generator_loss_nonsaturating)
+    assert gan.LOSSES["minimax"] == (gan.discriminator_loss, gan.generator_loss_minimax)
+    assert gan.LOSSES["lsgan"] == (gan.lsgan_discriminator_loss, gan.lsgan_generator_loss)
+    with pytest.raises(ValueError, match="loss"):
+        replace(TINY_RING, loss="wasserstein")
+    with pytest.raises(ValueError, match="net"):
+        replace(gan.DIGITS, net="transformer")
+
+
+# --------------------------------------------------------------------------------------------
 # Networks
 # --------------------------------------------------------------------------------------------
 def test_mlp_shapes():
-    G, D = gan.build_gan(gan.RING)
-    x = G(torch.randn(5, gan.RING.z_dim))
-    assert x.shape == (5, 2) and D(x).shape == (5,)
+    model = gan.build(gan.RING, device="cpu")
+    assert isinstance(model, gan.GAN) and model.config == gan.RING
+    x = model.G(torch.randn(5, gan.RING.z_dim))
+    assert x.shape == (5, 2) and model.D(x).shape == (5,)
 
 
 def test_conv_shapes_and_range():
-    G, D = gan.build_gan(gan.DIGITS)
-    x = G(torch.randn(6, gan.DIGITS.z_dim))
+    model = gan.build(gan.DIGITS, device="cpu")
+    x = model.G(torch.randn(6, gan.DIGITS.z_dim))
     assert x.shape == (6, 1, 28, 28)
     assert x.min() >= 0 and x.max() <= 1
-    assert D(x).shape == (6,)
+    assert model.D(x).shape == (6,)
 
 
 def test_dcgan_init():
-    torch.manual_seed(0)
-    G, D = gan.build_gan(gan.DIGITS)
-    convs = [m for m in list(G.modules()) + list(D.modules())
-             if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    model = gan.build(gan.DIGITS, seed=0, device="cpu")
+    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     w = torch.cat([m.weight.flatten() for m in convs])
     assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
 
 
-def test_build_gan_bad_config():
-    with pytest.raises(ValueError, match="net"):
-        gan.build_gan(replace(gan.DIGITS, net="transformer"))
-    G, D = gan.build_gan(TINY_RING)
-    with pytest.raises(ValueError, match="loss"):
-        gan.train_gan(G, D, ring8().sample, replace(TINY_RING, loss="wasserstein"), steps=1, quiet=True)
+def test_build_is_seeded_and_leaves_the_global_random_state_alone():
+    state = torch.get_rng_state()
+    a, b = gan.build(TINY_DIGITS, seed=4, device="cpu"), gan.build(TINY_DIGITS, seed=4, device="cpu")
+    c = gan.build(TINY_DIGITS, seed=5, device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert not torch.equal(a.G.fc[0].weight, c.G.fc[0].weight)
 
 
 # --------------------------------------------------------------------------------------------
-# Training
+# One training step
 # --------------------------------------------------------------------------------------------
 def _count_grads(module):
     """Count, per parameter, how many backward passes reach it."""
@@ -192,151 +232,228 @@ def _count_grads(module):
     return counts
 
 
+def _ring_batches(config, seed=0):
+    """``real()`` for train_step: the next ring minibatch from a seeded generator."""
+    g = torch.Generator().manual_seed(seed)
+    return lambda: ring8().sample(config.batch_size, g)
+
+
 @pytest.mark.parametrize("d_steps", [1, 3])
 def test_d_update_sends_no_gradient_into_G(d_steps):
     config = replace(TINY_RING, d_steps=d_steps)
-    seed_everything(0)
-    G, D = gan.build_gan(config)
-    counts = _count_grads(G)
-    gan.train_step(G, D, ring8().sample, gan.make_optimizers(G, D, config), config)
+    model = gan.build(config, seed=0, device="cpu")
+    counts = _count_grads(model.G)
+    gan.train_step(model, _ring_batches(config), gan.make_optimizers(model),
+                   generator=torch.Generator().manual_seed(0))
     assert set(counts.values()) == {1}  # only the G update reached G, whatever d_steps is
 
 
 def test_d_update_changes_D_only_and_g_update_changes_G():
-    config = replace(TINY_RING, lr_g=0.0)
-    seed_everything(0)
-    G, D = gan.build_gan(config)
-    g0 = [p.clone() for p in G.parameters()]
-    d0 = [p.clone() for p in D.parameters()]
-    gan.train_step(G, D, ring8().sample, gan.make_optimizers(G, D, config), config)
-    assert all(torch.equal(a, b) for a, b in zip(g0, G.parameters()))
-    assert not all(torch.equal(a, b) for a, b in zip(d0, D.parameters()))
-    config = replace(TINY_RING, lr_d=0.0)
-    gan.train_step(G, D, ring8().sample, gan.make_optimizers(G, D, config), config)
-    assert not all(torch.equal(a, b) for a, b in zip(g0, G.parameters()))
+    for frozen, trained in (("G", "D"), ("D", "G")):
+        config = replace(TINY_RING, **{f"lr_{frozen.lower()}": 0.0})
+        model = gan.build(config, seed=0, device="cpu")
+        before = {k: [p.clone() for p in getattr(model, k).parameters()] for k in "GD"}
+        optimizers = gan.make_optimizers(model)
+        assert set(optimizers) == {"G", "D"}
+        gan.train_step(model, _ring_batches(config), optimizers, generator=torch.Generator().manual_seed(0))
+        assert all(torch.equal(a, b) for a, b in zip(before[frozen], getattr(model, frozen).parameters()))
+        assert not all(torch.equal(a, b) for a, b in zip(before[trained], getattr(model, trained).parameters()))
 
 
-def test_r1_penalty_adds_gamma_half_squared_gradient_norm():
-    # a linear discriminator D(x) = w.x + c has grad_x D = w everywhere: the penalty is r1/2 |w|^2
-    x = torch.randn(32, 2)
-    losses = {}
+def test_train_step_returns_tensors_and_raw_discriminator_outputs():
+    # D's last layer zeroed: every logit is 0 (sigma = 1/2), so L_D = 2 ln 2 and the mean raw
+    # outputs D_real, D_fake are 0 (not the probability 1/2)
+    model = gan.build(TINY_RING, seed=0, device="cpu")
+    with torch.no_grad():
+        model.D.net[-1].weight.zero_()
+        model.D.net[-1].bias.zero_()
+    out = gan.train_step(model, _ring_batches(TINY_RING), gan.make_optimizers(model),
+                         generator=torch.Generator().manual_seed(0))
+    assert set(out) == {"loss_D", "r1", "loss_G", "D_real", "D_fake"}
+    assert all(isinstance(v, torch.Tensor) and v.shape == () and not v.requires_grad for v in out.values())
+    torch.testing.assert_close(out["loss_D"], torch.tensor(2 * LN2))
+    assert out["D_real"].item() == 0.0 and out["D_fake"].item() == 0.0 and out["r1"].item() == 0.0
+
+
+def test_r1_penalty_in_the_step_is_gamma_half_squared_gradient_norm():
+    # a linear discriminator D(x) = w.x + c (depth 0) has grad_x D = w everywhere: the penalty is
+    # r1/2 |w|^2; it is returned apart from loss_D, which stays the same with or without it
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
+    out, w = {}, None
     for r1 in (0.0, 0.5):
         config = replace(TINY_RING, depth=0, r1=r1)
-        seed_everything(0)
-        G, D = gan.build_gan(config)
-        w = D.net[0].weight.detach().clone()
-        losses[r1] = gan.train_step(G, D, lambda n: x[:n], gan.make_optimizers(G, D, config), config)["loss_D"]
-    assert losses[0.5] - losses[0.0] == pytest.approx(0.25 * w.pow(2).sum().item(), rel=1e-5)
+        model = gan.build(config, seed=0, device="cpu")
+        w = model.D.net[0].weight.detach().clone()
+        out[r1] = gan.train_step(model, lambda: x, gan.make_optimizers(model),
+                                 generator=torch.Generator().manual_seed(0))
+    assert out[0.0]["r1"].item() == 0.0
+    assert out[0.5]["r1"].item() == pytest.approx(0.25 * w.pow(2).sum().item(), rel=1e-5)
+    assert out[0.5]["r1"].item() > 0.01
+    torch.testing.assert_close(out[0.5]["loss_D"], out[0.0]["loss_D"])
 
 
+def test_loss_functions_plug_into_the_step_and_default_to_the_config():
+    # the least-squares pair passed to a non-saturating GAN == the lsgan config's default
+    def step(config, **losses):
+        model = gan.build(config, seed=0, device="cpu")
+        out = gan.train_step(model, _ring_batches(config), gan.make_optimizers(model),
+                             generator=torch.Generator().manual_seed(0), **losses)
+        return out, model
+
+    lsgan = replace(TINY_RING, loss="lsgan")
+    plugged, m1 = step(TINY_RING, loss_D=gan.lsgan_discriminator_loss, loss_G=gan.lsgan_generator_loss)
+    default, m2 = step(lsgan)
+    nonsat, _ = step(TINY_RING)
+    for k in default:
+        torch.testing.assert_close(plugged[k], default[k], msg=k)
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))
+    assert not torch.allclose(nonsat["loss_D"], default["loss_D"])
+
+
+# --------------------------------------------------------------------------------------------
+# The training loop
+# --------------------------------------------------------------------------------------------
 def test_seeded_run_repeats_and_learns_the_ring():
     config = replace(TINY_RING, width=32, batch_size=64)
 
-    def distance_to_circle(G):  # mean | |x| - 2 | of 500 samples: 0 on the ring's circle
-        x = gan.sample(G, 500, generator=torch.Generator().manual_seed(0)).double()
+    def distance_to_circle(model):  # mean | |x| - 2 | of 500 samples: 0 on the ring's circle
+        x = gan.sample(model, 500, generator=torch.Generator().manual_seed(0)).double()
         return (x.norm(dim=1) - 2).abs().mean().item()
 
-    def run():
-        seed_everything(1)
-        G, D = gan.build_gan(config)
-        before = distance_to_circle(G)
-        history = gan.train_gan(G, D, ring8().sample, config, steps=300, quiet=True)
-        return history, before, distance_to_circle(G)
+    def run(seed):
+        model = gan.build(config, seed=seed, device="cpu")
+        before = distance_to_circle(model)
+        history = gan.train(model, ring8().sample, steps=300, seed=seed, device="cpu", progress=False)
+        return history, before, distance_to_circle(model), model
 
-    h1, before, after = run()
-    h2, _, _ = run()
+    state = torch.get_rng_state()
+    h1, before, after, model = run(1)
+    h2, _, _, _ = run(1)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random state is untouched
     assert h1["loss_D"] == h2["loss_D"] and h1["loss_G"] == h2["loss_G"]
     assert h1["step"] == list(range(1, 301))
     assert abs(h1["loss_D"][0] - 2 * LN2) < 0.2  # D starts near chance: ln 2 per term
     assert after < 0.5 * before  # the samples moved out to the ring
+    assert not model.training and not model.G.training and not model.D.training
+    h3 = gan.train(gan.build(config, seed=1, device="cpu"), ring8().sample, steps=5, seed=2, device="cpu")
+    assert h3["loss_D"] != h1["loss_D"][:5]  # another seed, other batches and noise
 
 
-def test_history_is_plain_numbers_and_training_continues():
-    seed_everything(0)
-    G, D = gan.build_gan(TINY_RING)
-    opt = gan.make_optimizers(G, D, TINY_RING)
-    h = gan.train_gan(G, D, ring8().sample, TINY_RING, steps=3, optimizers=opt, quiet=True)
-    h = gan.train_gan(G, D, ring8().sample, TINY_RING, steps=2, optimizers=opt, history=h, quiet=True)
-    assert set(h) == {"step", "time", "loss_D", "loss_G", "D_real", "D_fake"}
+def test_history_is_plain_numbers_and_training_continues_from_a_checkpoint(tmp_path):
+    path = tmp_path / "c.pt"
+    model = gan.build(TINY_RING, seed=0, device="cpu")
+    h = gan.train(model, ring8().sample, steps=3, seed=0, device="cpu", checkpoint=path)
+    h = gan.train(model, ring8().sample, steps=2, seed=99, device="cpu", checkpoint=path, resume=path)
+    assert set(h) == {"step", "time", "loss_D", "r1", "loss_G", "D_real", "D_fake"}
     assert h["step"] == [1, 2, 3, 4, 5]
     assert all(type(v) in (int, float) for vals in h.values() for v in vals)
     assert h["time"] == sorted(h["time"])
-    assert opt["G"].state_dict()["state"][0]["step"] == 5
+    ckpt = load_checkpoint(path)
+    assert ckpt["step"] == 5 and ckpt["optimizers"]["G"]["state"][0]["step"] == 5
+    # three steps, save, two more == five steps straight (but for the clock)
+    straight = gan.build(TINY_RING, seed=0, device="cpu")
+    h5 = gan.train(straight, ring8().sample, steps=5, seed=0, device="cpu")
+    assert {k: v for k, v in h.items() if k != "time"} == {k: v for k, v in h5.items() if k != "time"}
+    for (name, p), q in zip(model.state_dict().items(), straight.state_dict().values()):
+        assert torch.equal(p, q), name
+    # calling train again without resume starts afresh: new optimisers, a new history
+    assert gan.train(model, ring8().sample, steps=2, device="cpu")["step"] == [1, 2]
 
 
 def test_max_seconds_stops_the_run():
-    seed_everything(0)
-    G, D = gan.build_gan(TINY_RING)
-    h = gan.train_gan(G, D, ring8().sample, TINY_RING, max_seconds=0.3, quiet=True)
+    model = gan.build(TINY_RING, device="cpu")
+    h = gan.train(model, ring8().sample, max_seconds=0.3, device="cpu")
     assert 1 <= len(h["step"]) and h["time"][-1] < 5
-    h = gan.train_gan(G, D, ring8().sample, TINY_RING, steps=4, max_seconds=60, quiet=True)
+    h = gan.train(model, ring8().sample, steps=4, max_seconds=60, device="cpu")
     assert len(h["step"]) == 4
+    with pytest.raises(ValueError, match="max_seconds"):
+        gan.train(model, ring8().sample, max_seconds=float("nan"), device="cpu")
+    with pytest.raises(ValueError, match="steps"):
+        gan.train(model, ring8().sample, steps=0, device="cpu")
 
 
-def test_nan_stops_training_before_any_parameter_changes(tmp_path):
-    seed_everything(0)
-    G, D = gan.build_gan(TINY_RING)
-    good = torch.randn(100, 2)
-    bad = good.clone()
-    bad[:] = float("nan")
-    gan.train_gan(G, D, good, TINY_RING, steps=2, quiet=True, checkpoint_path=tmp_path / "c.pt")
-    d0 = [p.clone() for p in D.parameters()]
-    with pytest.raises(TrainingDiverged, match="step 1.*loss_D=nan"):
-        gan.train_gan(G, D, bad, TINY_RING, steps=2, quiet=True)
-    assert all(torch.equal(a, b) for a, b in zip(d0, D.parameters()))
-    assert load_checkpoint(tmp_path / "c.pt")["step"] == 2  # the last good checkpoint is kept
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    # the data turn to NaN at step 8; checkpoints every 5 steps: the one of step 5 must survive
+    calls = []
+
+    def real(n, generator):
+        calls.append(n)
+        x = ring8().sample(n, generator)
+        return x if len(calls) < 8 else torch.full_like(x, float("nan"))
+
+    path = tmp_path / "c.pt"
+    model = gan.build(TINY_RING, seed=0, device="cpu")
+    with pytest.raises(TrainingDiverged, match=r"step 8: loss_D=nan") as err:
+        gan.train(model, real, steps=12, device="cpu", checkpoint=path, checkpoint_every=5)
+    assert "holds step 5" in str(err.value) and str(path) in str(err.value)
+    ckpt = load_checkpoint(path)
+    assert ckpt["step"] == 5 and len(ckpt["history"]["loss_D"]) == 5
+    assert all(torch.isfinite(t).all() for t in ckpt["models"]["model"].values())
+    assert all(math.isfinite(v) for v in ckpt["history"]["loss_D"])
+    assert all(torch.isfinite(p).all() for p in gan.load(path, device="cpu").parameters())
 
 
 def test_conv_training_checks_the_images():
-    G, D = gan.build_gan(TINY_DIGITS)
+    model = gan.build(TINY_DIGITS, device="cpu")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        gan.train_gan(G, D, 255 * torch.rand(10, 1, 28, 28), TINY_DIGITS, steps=1, quiet=True)
+        gan.train(model, 255 * torch.rand(10, 1, 28, 28), steps=1, device="cpu")
     with pytest.raises(ValueError, match="channel"):
-        gan.train_gan(G, D, torch.rand(10, 28, 28), TINY_DIGITS, steps=1, quiet=True)
+        gan.train(model, torch.rand(10, 28, 28), steps=1, device="cpu")
 
 
-def test_checkpoint_every_and_load_gan(tmp_path):
-    seed_everything(0)
-    G, D = gan.build_gan(TINY_DIGITS)
-    x = torch.rand(20, 1, 28, 28)
+def test_checkpoint_every_and_load(tmp_path, monkeypatch):
+    from minigen import training
+
+    saved = []
+    save = training.save_checkpoint
+    monkeypatch.setattr(training, "save_checkpoint", lambda *a, **k: (saved.append(k["step"]), save(*a, **k))[1])
+    model = gan.build(TINY_DIGITS, seed=0, device="cpu")
+    x = torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     path = tmp_path / "run" / "ckpt.pt"
-    gan.train_gan(G, D, x, TINY_DIGITS, steps=2, checkpoint_path=path, checkpoint_every=2, quiet=True)
-    assert load_checkpoint(path)["step"] == 2
-    gan.train_gan(G, D, x, TINY_DIGITS, steps=3, checkpoint_path=path, checkpoint_every=100, quiet=True)
+    gan.train(model, x, steps=5, device="cpu", checkpoint=path, checkpoint_every=2)
+    assert saved == [2, 4, 5] and load_checkpoint(path)["step"] == 5
+    saved.clear()
+    gan.train(model, x, steps=4, device="cpu", checkpoint=path, checkpoint_every=2)
+    assert saved == [2, 4]  # the end of the run was just saved: no second write
+    saved.clear()
+    gan.train(model, x, steps=3, device="cpu", checkpoint=path, checkpoint_every=0)
+    assert saved == [3]  # 0: only at the end
     ck = load_checkpoint(path)
-    assert ck["step"] == 3 and len(ck["history"]["loss_D"]) == 3  # the final write
-    G2, D2, config = gan.load_gan(path)
-    assert config == TINY_DIGITS
+    assert ck["family"] == "gan" and ck["step"] == 3 and len(ck["history"]["loss_D"]) == 3
+    again = gan.load(path, device="cpu")
+    assert isinstance(again, gan.GAN) and again.config == TINY_DIGITS and not again.training
     gen = torch.Generator()
-    torch.testing.assert_close(gan.sample(G2, 4, generator=gen.manual_seed(5)),
-                               gan.sample(G, 4, generator=gen.manual_seed(5)))
+    torch.testing.assert_close(gan.sample(again, 4, generator=gen.manual_seed(5)),
+                               gan.sample(model, 4, generator=gen.manual_seed(5)))
 
 
 def test_sample_uses_the_generator_and_eval_mode():
-    seed_everything(0)
-    G, _ = gan.build_gan(TINY_DIGITS)
-    a = gan.sample(G, 10, generator=torch.Generator().manual_seed(1), batch_size=3)
-    b = gan.sample(G, 10, generator=torch.Generator().manual_seed(1))
-    c = gan.sample(G, 10, generator=torch.Generator().manual_seed(2))
+    model = gan.build(TINY_DIGITS, seed=0, device="cpu")
+    a = gan.sample(model, 10, generator=torch.Generator().manual_seed(1), batch_size=3)
+    b = gan.sample(model, 10, generator=torch.Generator().manual_seed(1))
+    c = gan.sample(model, 10, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(a, b)  # batch norm in eval mode: batching does not matter
     assert not torch.allclose(a, c)
-    assert G.training and not a.requires_grad and a.shape == (10, 1, 28, 28)
+    assert model.G.training and not a.requires_grad and a.shape == (10, 1, 28, 28)
 
 
 def test_wrong_checkpoint_family(tmp_path):
     from minigen.checkpoint import save_checkpoint
 
-    save_checkpoint(tmp_path / "v.pt", family="vae", models={"m": torch.nn.Linear(1, 1)})
-    with pytest.raises(CheckpointError, match="gan"):
-        gan.load_gan(tmp_path / "v.pt")
+    save_checkpoint(tmp_path / "v.pt", family="vae", models={"model": torch.nn.Linear(1, 1)})
+    with pytest.raises(CheckpointError, match="'vae' model, not a 'gan'"):
+        gan.load(tmp_path / "v.pt")
 
 
-def test_sample_from_checkpoint_refuses_2d_models(tmp_path):
-    seed_everything(0)
-    G, D = gan.build_gan(TINY_RING)
-    gan.train_gan(G, D, ring8().sample, TINY_RING, steps=1, checkpoint_path=tmp_path / "r.pt", quiet=True)
-    with pytest.raises(ValueError, match="2-D"):
-        gan.sample_from_checkpoint(tmp_path / "r.pt", 5)
+def test_sample_from_checkpoint_refuses_2d_models(tmp_path, capsys):
+    from minigen.cli import main
+
+    gan.train(gan.build(TINY_RING, device="cpu"), ring8().sample, steps=1, device="cpu",
+              checkpoint=tmp_path / "r.pt")
+    assert main(["sample", str(tmp_path / "r.pt"), "-n", "5", "--out", str(tmp_path / "s.npy"),
+                 "--device", "cpu"]) == 2
+    assert "2-D" in capsys.readouterr().err
+    assert not (tmp_path / "s.npy").exists()
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,6 +465,7 @@ def test_cli_round_trip(tmp_path, capsys):
     out = tmp_path / "gan"
     assert main(["train", "gan", "--out", str(out), "--steps", "3", "--seed", "7", "--quiet",
                  "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 3
     assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "samples.png", "history.json"}
     assert json.loads((out / "history.json").read_text())["step"] == [1, 2, 3]
     assert load_checkpoint(out / "checkpoint.pt")["settings"]["net"] == "conv"
@@ -356,6 +474,9 @@ def test_cli_round_trip(tmp_path, capsys):
     x = np.load(tmp_path / "s.npy")
     assert x.shape == (12, 1, 28, 28) and x.dtype == np.float32
     assert x.min() >= 0 and x.max() <= 1
+    # the samples are those of the saved generator with --seed 0
+    expected = gan.sample(gan.load(out / "checkpoint.pt", device="cpu"), 12, generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(x, expected.numpy(), atol=1e-6)
     assert main(["sample", str(out / "checkpoint.pt"), "-n", "4", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").stat().st_size > 0
     assert "wrote 4 samples" in capsys.readouterr().out
@@ -375,22 +496,23 @@ def test_cli_max_seconds(tmp_path):
 # --------------------------------------------------------------------------------------------
 @pytest.mark.gpu
 def test_training_and_sampling_on_cuda():
-    seed_everything(0)
-    G, D = gan.build_gan(TINY_DIGITS, "cuda")
+    model = gan.build(TINY_DIGITS, seed=0, device="cuda")
     x = torch.rand(32, 1, 28, 28, device="cuda")
-    h = gan.train_gan(G, D, x, TINY_DIGITS, steps=5, quiet=True)
+    h = gan.train(model, x, steps=5, device="cuda")
     assert len(h["loss_D"]) == 5 and all(math.isfinite(v) for v in h["loss_D"])
-    s = gan.sample(G, 8, generator=torch.Generator().manual_seed(0))
+    assert all(p.is_cuda for p in model.parameters())
+    s = gan.sample(model, 8, generator=torch.Generator().manual_seed(0))
     assert s.device.type == "cuda" and s.shape == (8, 1, 28, 28)
 
 
 @pytest.mark.gpu
-def test_same_samples_on_cpu_and_cuda():
-    seed_everything(0)
-    G, _ = gan.build_gan(TINY_DIGITS)
-    on_cpu = gan.sample(G, 8, generator=torch.Generator().manual_seed(3))
-    on_gpu = gan.sample(G.to("cuda"), 8, generator=torch.Generator().manual_seed(3))
-    torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=1e-4, atol=1e-4)
+def test_same_weights_and_samples_on_cpu_and_cuda():
+    on_cpu, on_gpu = gan.build(TINY_DIGITS, seed=0, device="cpu"), gan.build(TINY_DIGITS, seed=0, device="cuda")
+    for (name, p), q in zip(on_cpu.state_dict().items(), on_gpu.state_dict().values()):
+        assert torch.equal(p, q.cpu()), name
+    torch.testing.assert_close(gan.sample(on_gpu, 8, generator=torch.Generator().manual_seed(3)).cpu(),
+                               gan.sample(on_cpu, 8, generator=torch.Generator().manual_seed(3)),
+                               rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.gpu
@@ -398,5 +520,6 @@ def test_cli_round_trip_on_cuda(tmp_path):
     from minigen.cli import main
 
     assert main(["train", "gan", "--out", str(tmp_path), "--steps", "2", "--quiet", "--device", "cuda"]) == 0
-    x = gan.sample_from_checkpoint(load_checkpoint(tmp_path / "checkpoint.pt"), 3, device="cuda")
+    model = gan.load(tmp_path / "checkpoint.pt", device="cuda")
+    x = gan.sample(model, 3, generator=torch.Generator().manual_seed(0))
     assert x.device.type == "cuda" and x.shape == (3, 1, 28, 28)

@@ -1,4 +1,5 @@
-"""minigen.vae: the equations pinned to hand-computed values and to exact models, then behaviour."""
+"""minigen.vae: the equations (KL terms, ELBO, the beta-weighted loss, IWAE) pinned to hand-computed
+values and to exact models, then one training step, the training loop, checkpoints and use."""
 import json
 import math
 
@@ -8,7 +9,7 @@ import torch
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
 from minigen import cli, vae
-from minigen.checkpoint import load_checkpoint
+from minigen.checkpoint import CheckpointError, load_checkpoint
 from minigen.utils import TrainingDiverged
 
 F64 = torch.float64
@@ -39,6 +40,31 @@ def test_kl_matches_torch_distributions():
     q = Independent(Normal(mu, (0.5 * log_var).exp()), 1)
     prior = Independent(Normal(torch.zeros_like(mu), torch.ones_like(mu)), 1)
     torch.testing.assert_close(vae.gaussian_kl(mu, log_var), kl_divergence(q, prior))
+
+
+def test_kl_terms_by_hand_per_dimension():
+    # KL_j = (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1) / 2, one term per latent dimension
+    mu = torch.tensor([[1.5, -0.5, 0.0], [0.0, 0.0, 2.0]], dtype=F64)
+    log_var = torch.tensor([[math.log(2.0), -1.0, 0.0], [0.0, 1.0, -2.0]], dtype=F64)
+    expected = torch.tensor([
+        [(2.25 + 2 - math.log(2.0) - 1) / 2, (0.25 + math.exp(-1.0) + 1 - 1) / 2, 0.0],
+        [0.0, (math.e - 1 - 1) / 2, (4 + math.exp(-2.0) + 2 - 1) / 2],
+    ], dtype=F64)
+    terms = vae.kl_terms(mu, log_var)
+    assert terms.shape == (2, 3)
+    torch.testing.assert_close(terms, expected)
+    assert terms[0, 2].item() == 0.0 and terms[1, 0].item() == 0.0  # exactly 0 at the prior
+    assert (terms[terms != 0] > 0).all()
+
+
+def test_kl_terms_sum_to_gaussian_kl_and_match_torch_distributions():
+    g = torch.Generator().manual_seed(6)
+    mu = 2 * torch.randn(32, 5, generator=g, dtype=F64)
+    log_var = 3 * torch.randn(32, 5, generator=g, dtype=F64)
+    terms = vae.kl_terms(mu, log_var)
+    torch.testing.assert_close(terms.sum(1), vae.gaussian_kl(mu, log_var))
+    per_dim = kl_divergence(Normal(mu, (0.5 * log_var).exp()), Normal(torch.zeros_like(mu), torch.ones_like(mu)))
+    torch.testing.assert_close(terms, per_dim)
 
 
 def test_bernoulli_log_likelihood_hand_values():
@@ -89,6 +115,22 @@ def test_elbo_gaussian_likelihood():
     torch.testing.assert_close(parts.elbo, torch.tensor(-392 * (math.log(0.01) + math.log(2 * math.pi))))
     with pytest.raises(ValueError, match="likelihood"):
         vae.elbo(x, x, torch.zeros(1, 3), torch.zeros(1, 3), likelihood="poisson")
+
+
+def test_vae_loss_is_minus_the_elbo_at_beta_one_and_weights_the_kl():
+    parts = vae.ELBO(elbo=torch.tensor(-107.0), reconstruction=torch.tensor(-100.0), kl=torch.tensor(7.0))
+    assert vae.vae_loss(parts).item() == 107.0  # beta = 1 by default: -ELBO
+    assert vae.vae_loss(parts, 1.0).item() == 107.0
+    assert vae.vae_loss(parts, 2.0).item() == 114.0  # 2 * 7 + 100
+    assert vae.vae_loss(parts, 0.0).item() == 100.0  # reconstruction alone
+    assert vae.vae_loss(parts, 0.5).item() == 103.5
+    # on the parts elbo() returns, beta = 1 gives exactly -ELBO
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(3, 1, 28, 28, generator=g)
+    real = vae.elbo(x, torch.randn(3, 1, 28, 28, generator=g), torch.randn(3, 4, generator=g),
+                    torch.randn(3, 4, generator=g))
+    torch.testing.assert_close(vae.vae_loss(real, 1.0), -real.elbo)
+    torch.testing.assert_close(vae.vae_loss(real, 2.0), 2 * real.kl - real.reconstruction)
 
 
 def test_reparameterize_is_seeded_and_differentiable():
@@ -182,16 +224,30 @@ def test_iwae_approaches_the_exact_log_likelihood_from_below():
 SMALL = dict(hidden=64, latent_dim=4, batch_size=32, steps=60)
 
 
+def _build(seed=0, **changes):
+    return vae.build(vae.VAEConfig(**{**SMALL, **changes}), seed=seed, device="cpu")
+
+
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 def test_network_shapes(arch):
-    model = vae.build_vae(vae.VAEConfig(arch=arch, **SMALL))
+    model = _build(arch=arch)
+    assert isinstance(model, vae.VAE) and model.config.arch == arch
     x = torch.rand(5, 1, 28, 28)
     logits, mu, log_var = model(x, torch.Generator().manual_seed(0))
     assert logits.shape == x.shape and mu.shape == log_var.shape == (5, 4)
 
 
+def test_build_is_seeded_and_leaves_the_global_random_state_alone():
+    state = torch.get_rng_state()
+    a, b, c = _build(seed=3), _build(seed=3), _build(seed=4)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.encoder[1].weight, c.encoder[1].weight)
+    assert set(vae.make_optimizers(a)) == {"vae"}
+
+
 def test_log_variance_is_clamped():
-    model = vae.build_vae(vae.VAEConfig(**SMALL))
+    model = _build()
     with torch.no_grad():
         model.encoder[-1].bias[4:] = 1e4  # the log-variance half of the encoder's output
     _, log_var = model.encode(torch.rand(2, 1, 28, 28))
@@ -214,57 +270,95 @@ def test_shift_images():
 def _digits(n=256):
     from minigen.data import digits
 
-    x, _ = digits("train")
+    x, _ = digits("train", device="cpu")
     return x[torch.linspace(0, len(x) - 1, n).long()]
 
 
-def test_training_lowers_the_loss_and_is_repeatable(tmp_path):
+def test_train_step_minimises_the_beta_weighted_loss():
+    x = _digits(32)
+    for beta in (1.0, 2.0):
+        model = _build(beta=beta)
+        before = [p.clone() for p in model.parameters()]
+        out = vae.train_step(model, x, vae.make_optimizers(model), generator=torch.Generator().manual_seed(0))
+        assert set(out) == {"loss", "elbo", "reconstruction", "kl"}
+        assert all(isinstance(v, torch.Tensor) and v.shape == () and not v.requires_grad for v in out.values())
+        torch.testing.assert_close(out["loss"], beta * out["kl"] - out["reconstruction"])
+        torch.testing.assert_close(out["elbo"], out["reconstruction"] - out["kl"])
+        assert all(not torch.equal(p, q) for p, q in zip(before, model.parameters()))
+    # a reader's own ELBO plugs in: the step reports (and minimises) what it returns
+    seen = []
+
+    def my_elbo(x, x_logits, mu, log_var):
+        seen.append(x_logits.shape)
+        return vae.elbo(x, x_logits, mu, log_var, likelihood="gaussian", sigma_x=0.5)
+
+    model = _build()
+    out = vae.train_step(model, x, vae.make_optimizers(model), generator=torch.Generator().manual_seed(0),
+                         elbo_fn=my_elbo)
+    again = _build()
+    logits, mu, log_var = again(x, torch.Generator().manual_seed(0))
+    expected = vae.elbo(x, logits, mu, log_var, likelihood="gaussian", sigma_x=0.5)
+    assert seen == [x.shape]
+    torch.testing.assert_close(out["elbo"], expected.elbo.detach())
+
+
+def test_training_lowers_the_loss_and_is_repeatable():
     x = _digits()
-    histories = []
-    for _ in range(2):
-        torch.manual_seed(0)
-        model = vae.build_vae(vae.VAEConfig(**SMALL))
-        histories.append(vae.train(model, x, generator=torch.Generator().manual_seed(0), quiet=True))
+    state = torch.get_rng_state()
+    histories = [vae.train(_build(seed=0), x, seed=0, device="cpu") for _ in range(2)]
+    assert torch.equal(torch.get_rng_state(), state)
     h = histories[0]
     assert set(h) == {"step", "time", "loss", "elbo", "reconstruction", "kl"}
-    assert h["step"] == list(range(1, 61))
+    assert h["step"] == list(range(1, 61))  # config.steps when given no budget
     assert np.mean(h["loss"][-10:]) < np.mean(h["loss"][:10]) - 50
     assert h["loss"] == histories[1]["loss"]
+    assert vae.train(_build(seed=0), x, steps=5, seed=1, device="cpu")["loss"] != h["loss"][:5]
 
 
 def test_max_seconds_stops_training():
-    model = vae.build_vae(vae.VAEConfig(**SMALL))
-    h = vae.train(model, _digits(), steps=10**6, max_seconds=0.5, quiet=True)
+    model = _build()
+    h = vae.train(model, _digits(), steps=10**6, max_seconds=0.5, device="cpu")
     assert 0 < len(h["step"]) < 10**6 and h["time"][-1] < 5
 
 
-def test_nan_guard_stops_before_the_step():
-    model = vae.build_vae(vae.VAEConfig(**SMALL))
+def test_nan_guard_names_the_step_and_writes_no_diverged_checkpoint(tmp_path):
+    model = _build()
     with torch.no_grad():
         model.decoder[0].weight[0, 0] = float("nan")
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    with pytest.raises(TrainingDiverged):
-        vae.train(model, _digits(64), steps=3, quiet=True)
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, before[k]) or torch.isnan(v).any(), k
+    path = tmp_path / "c.pt"
+    with pytest.raises(TrainingDiverged, match=r"step 1: loss=nan, elbo=nan, reconstruction=nan\.") as err:
+        vae.train(model, _digits(64), steps=3, device="cpu", checkpoint=path)
+    assert "No checkpoint had been written yet" in str(err.value)
+    assert not path.exists()  # a diverged state is never saved
 
 
 def test_checkpoint_round_trip(tmp_path):
-    model = vae.build_vae(vae.VAEConfig(**SMALL))
-    vae.train(model, _digits(), steps=5, checkpoint=tmp_path / "c.pt", checkpoint_every=2, quiet=True)
+    model = _build()
+    vae.train(model, _digits(), steps=5, device="cpu", checkpoint=tmp_path / "c.pt", checkpoint_every=2)
     ckpt = load_checkpoint(tmp_path / "c.pt")
     assert ckpt["family"] == "vae" and ckpt["step"] == 5 and len(ckpt["history"]["loss"]) == 5
-    again = vae.load_vae(tmp_path / "c.pt")
+    again = vae.load(tmp_path / "c.pt", device="cpu")
+    assert again.config == model.config and not again.training
     x = torch.rand(3, 1, 28, 28)
     torch.testing.assert_close(again.encode(x), model.encode(x))
-    with pytest.raises(ValueError, match="vae checkpoint"):
-        vae.load_vae({**ckpt, "family": "gan"})
+    with pytest.raises(CheckpointError, match="'gan' model, not a 'vae'"):
+        vae.load({**ckpt, "family": "gan"})
+
+
+def test_resuming_from_a_loaded_checkpoint_leaves_it_unchanged(tmp_path):
+    x = _digits(64)
+    vae.train(_build(), x, steps=2, device="cpu", checkpoint=tmp_path / "c.pt")
+    ckpt = load_checkpoint(tmp_path / "c.pt")
+    saved = {k: v.clone() for k, v in ckpt["optimizers"]["vae"]["state"][0].items()}
+    first = vae.train(vae.load(ckpt, device="cpu"), x, steps=2, device="cpu", resume=ckpt)
+    assert all(torch.equal(v, saved[k]) for k, v in ckpt["optimizers"]["vae"]["state"][0].items())
+    second = vae.train(vae.load(ckpt, device="cpu"), x, steps=2, device="cpu", resume=ckpt)
+    assert first["loss"] == second["loss"]
 
 
 def test_evaluate_bounds_and_units():
-    torch.manual_seed(0)
-    model = vae.build_vae(vae.VAEConfig(**SMALL))
-    vae.train(model, _digits(), quiet=True)
+    model = _build(seed=0)
+    vae.train(model, _digits(), device="cpu")
     x = _digits(50)
     r = vae.evaluate(model, x, k=50, batch_size=20, generator=torch.Generator().manual_seed(0))
     assert r["k"] == 50
@@ -277,7 +371,7 @@ def test_evaluate_bounds_and_units():
 
 
 def test_reconstruct_sample_interpolate():
-    model = vae.build_vae(vae.VAEConfig(**SMALL)).eval()
+    model = _build().eval()
     x = _digits(4)
     rec = vae.reconstruct(model, x)
     assert rec.shape == x.shape and 0 <= rec.min() and rec.max() <= 1
@@ -291,19 +385,31 @@ def test_reconstruct_sample_interpolate():
 
 
 def test_cli_train_then_sample_round_trip(tmp_path, capsys):
+    from minigen.data import digits
+
     out = tmp_path / "run"
-    assert cli.main(["train", "vae", "--out", str(out), "--steps", "30", "--seed", "3", "--quiet"]) == 0
+    assert cli.main(["train", "vae", "--out", str(out), "--steps", "30", "--seed", "3", "--quiet",
+                     "--device", "cpu"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert float(printed["test_neg_iwae100_nats"]) <= float(printed["test_neg_elbo_nats"]) + 0.5
+    assert printed["steps"] == 30 and printed["checkpoint"] == str(out / "checkpoint.pt")
     for name in ("checkpoint.pt", "samples.png", "history.json"):
         assert (out / name).is_file()
     assert len(json.loads((out / "history.json").read_text())["step"]) == 30
+    # the command trains the chapter's VAE on the training digits with --seed, as the API does
+    saved = vae.load(out / "checkpoint.pt", device="cpu")
+    assert saved.config == vae.VAEConfig()
+    direct = vae.build(vae.VAEConfig(), seed=3, device="cpu")
+    vae.train(direct, digits("train", device="cpu")[0], steps=30, seed=3, device="cpu")
+    for (name, p), q in zip(saved.state_dict().items(), direct.state_dict().values()):
+        torch.testing.assert_close(p, q, msg=name)
     npy = tmp_path / "x.npy"
-    assert cli.main(["sample", str(out / "checkpoint.pt"), "-n", "12", "--out", str(npy)]) == 0
+    assert cli.main(["sample", str(out / "checkpoint.pt"), "-n", "12", "--out", str(npy), "--device", "cpu"]) == 0
     x = np.load(npy)
     assert x.shape == (12, 1, 28, 28) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    np.testing.assert_allclose(x, vae.sample(saved, 12, generator=torch.Generator().manual_seed(0)).numpy(),
+                               atol=1e-6)
     again = torch.from_numpy(np.load(npy))
-    assert cli.main(["sample", str(out / "checkpoint.pt"), "-n", "12", "--out", str(npy)]) == 0
+    assert cli.main(["sample", str(out / "checkpoint.pt"), "-n", "12", "--out", str(npy), "--device", "cpu"]) == 0
     assert torch.equal(torch.from_numpy(np.load(npy)), again)  # --seed 0 both times
 
 
@@ -312,8 +418,8 @@ def test_cli_train_then_sample_round_trip(tmp_path, capsys):
 # --------------------------------------------------------------------------------------------
 @pytest.mark.gpu
 def test_train_evaluate_sample_on_cuda():
-    model = vae.build_vae(vae.VAEConfig(**SMALL), device="cuda")
-    h = vae.train(model, _digits(), steps=20, generator=torch.Generator().manual_seed(0), quiet=True)
+    model = vae.build(vae.VAEConfig(**SMALL), device="cuda")
+    h = vae.train(model, _digits(), steps=20, seed=0, device="cuda")
     assert len(h["loss"]) == 20 and all(math.isfinite(v) for v in h["loss"])
     r = vae.evaluate(model, _digits(40), k=10, generator=torch.Generator().manual_seed(0))
     assert math.isfinite(r["neg_iwae"])
