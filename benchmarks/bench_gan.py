@@ -15,8 +15,9 @@ Each benchmark is one continuous run: at each mark the run is saved (``checkpoin
 continued from that checkpoint (``resume=``), which restores the optimisers, the history and the
 random state, so the marks see the same run as one long call would. The marks can be changed
 (``--digit-marks``, ``--ring-marks``: e.g. ``1 2`` for a quick check that the script runs; the
-targets are then judged at the last mark). Evaluation time is not counted as training time. The figures depend on the machine and on what
-else runs on it: the script prints the thread count and the load average it started with.
+targets are then judged at the last mark). Evaluation time is not counted as training time.
+The figures depend on the machine and on what else runs on it: the script prints the thread
+count and the load average it started with.
 """
 from __future__ import annotations
 

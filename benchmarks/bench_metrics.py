@@ -45,8 +45,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     device = get_device(args.device)
 
-    train_x, _ = digits("train")
-    test_x, test_y = digits("test")
+    # on the CPU (data loaders default to the best device); evaluate_images moves batches to `device`
+    train_x, _ = digits("train", device="cpu")
+    test_x, test_y = digits("test", device="cpu")
     pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[:1000]
     kernel = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]).div(16).view(1, 1, 3, 3)
     generated = F.conv2d(train_x[pick], kernel, padding=1).clamp(0, 1)  # "generated-like"
