@@ -15,7 +15,8 @@ Images are always float32 tensors of shape ``(N, 1, 28, 28)`` with values in ``[
 
 ``device``: as everywhere in minigen, ``None`` means :func:`minigen.utils.get_device` (a CUDA
 GPU, then Apple's MPS, then the CPU); pass ``device="cpu"`` to keep the data on the CPU. The 2-D
-samplers take a ``torch.Generator`` and make their numbers where it lives (see their docstrings).
+samplers take no ``device``: they draw from a ``torch.Generator`` and return the points where it
+lives.
 """
 from __future__ import annotations
 
@@ -165,20 +166,18 @@ class GaussianMixture2D:
     means: torch.Tensor
     std: float
 
-    def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``n`` points, float32 ``(n, 2)``: a uniform component, then Gaussian noise.
 
-        The numbers are drawn on the device of ``generator`` (the CPU without one), so a seed
-        gives the same points wherever they go; they are returned there, or moved to ``device``
-        when one is given."""
+        The numbers are drawn, and the points returned, on the device of ``generator`` (the CPU
+        without one): the generator decides where, so one seed gives one set of points."""
         if n < 0:
             raise ValueError(f"n must be non-negative, got {n}.")
         where = generator.device if generator is not None else torch.device("cpu")
         dtype = torch.float64 if where.type == "cpu" else torch.float32  # MPS has no float64
         k = torch.randint(len(self.means), (n,), generator=generator, device=where)
         noise = torch.randn(n, 2, generator=generator, dtype=dtype, device=where)
-        points = (self.means.to(where, dtype)[k] + self.std * noise).float()
-        return points if device is None else points.to(device)
+        return (self.means.to(where, dtype)[k] + self.std * noise).float()
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Log density ``log p(x)`` of points ``x`` of shape ``(n, 2)``; returns ``(n,)`` float64."""
@@ -207,20 +206,18 @@ def grid25(spacing: float = 2.0, std: float = 0.05) -> GaussianMixture2D:
     return GaussianMixture2D(torch.stack([gx.flatten(), gy.flatten()], 1), std)
 
 
-def two_moons(n: int, generator: torch.Generator | None = None, noise: float = 0.05,
-              device=None) -> torch.Tensor:
+def two_moons(n: int, generator: torch.Generator | None = None, noise: float = 0.05) -> torch.Tensor:
     """Two interleaved half circles (float32 ``(n, 2)``), centred and scaled to about [-2, 2].
 
     Its density has no closed form, which is why it has no ``log_prob``. Drawn on the CPU from
-    ``generator``; returned on the CPU, or moved to ``device`` when one is given.
+    ``generator`` (a CPU generator) and returned there.
     """
     upper = torch.rand(n, generator=generator) < 0.5
     t = torch.rand(n, generator=generator) * math.pi
     x = torch.where(upper, t.cos(), 1 - t.cos())
     y = torch.where(upper, t.sin(), 0.5 - t.sin())
     pts = torch.stack([x - 0.5, y - 0.25], 1) * 1.6
-    pts = pts + noise * torch.randn(n, 2, generator=generator)
-    return pts if device is None else pts.to(device)
+    return pts + noise * torch.randn(n, 2, generator=generator)
 
 
 # --------------------------------------------------------------------------------------------
