@@ -228,6 +228,12 @@ class Run:
         if self.checkpoint is None:
             return
         self._flush()
+        # The losses were computed before the last update: check the weights themselves too, so
+        # that a checkpoint never holds a diverged state (one device sync per checkpoint).
+        tensors = [t for t in self.model.state_dict().values() if t.is_floating_point()]
+        if tensors and not torch.stack([torch.isfinite(t).all() for t in tensors]).all():
+            raise TrainingDiverged(self._diverged_message(
+                self.step, "a weight is NaN or infinite after this step's update"))
         save_checkpoint(
             self.checkpoint, family=self.family, models={"model": self.model},
             optimizers=self.optimizers, history=self.history,

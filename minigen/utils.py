@@ -1,4 +1,4 @@
-"""Small shared pieces: choosing a device, seeding, progress bars, input checks, divergence guard.
+"""Small shared pieces: choosing a device, seeding, progress bars, input checks, the divergence error.
 
 Everything here is a plain function. The device is always an argument; nothing is chosen at
 import time, and the library never draws from Python's global ``random`` state.
@@ -17,7 +17,6 @@ __all__ = [
     "seed_everything",
     "progress",
     "check_images",
-    "check_finite",
     "TrainingDiverged",
 ]
 
@@ -147,20 +146,5 @@ def check_images(x, name: str = "images", *, channels: int | None = 1, size: int
 
 
 class TrainingDiverged(RuntimeError):
-    """Raised by the training loops when a loss becomes NaN or infinite."""
-
-
-def check_finite(step: int, **losses: float) -> None:
-    """Raise ``TrainingDiverged`` if any of the named loss values is NaN or infinite.
-
-    The training loops call this every step, before the optimiser steps, so that parameters and
-    checkpoints already written are never overwritten with NaNs.
-    """
-    bad = {k: v for k, v in losses.items() if not np.isfinite(v)}
-    if bad:
-        names = ", ".join(f"{k}={v}" for k, v in bad.items())
-        raise TrainingDiverged(
-            f"Training diverged at step {step}: {names}. Nothing after the last checkpoint was "
-            "saved. Try a smaller learning rate, a different seed, or resume from the last "
-            "checkpoint."
-        )
+    """Raised by the training loops (:class:`minigen.training.Run`) when a loss, or a weight
+    about to be saved, is NaN or infinite; the message names the step and the last checkpoint."""

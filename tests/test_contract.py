@@ -256,3 +256,26 @@ def test_contract_has_the_same_shape_in_every_family():
         assert [a for a in train[2:10]] == train_args[2:], name
         assert build == ["config", "seed", "device"], name
         assert load == ["checkpoint", "device"], name
+
+
+def test_a_checkpoint_never_holds_non_finite_weights(small_digits, tmp_path):
+    """The loss of step 10 is finite but its gradient is not: the step-10 weights are NaN, so the
+    checkpoint due at step 10 is refused and the one of step 5 stays as it was."""
+    _, config, data, _ = _family("vae", small_digits)
+    calls = {"n": 0}
+
+    def elbo_fn(x, x_logits, mu, log_var):
+        calls["n"] += 1
+        parts = vae.elbo(x, x_logits, mu, log_var)
+        if calls["n"] == 10:  # value + 0, gradient NaN: d|t|^(1/2)/dt at t = 0
+            total = x_logits.sum()
+            parts = parts._replace(reconstruction=parts.reconstruction + (total - total.detach()).abs().sqrt())
+        return parts
+
+    path = tmp_path / "run.pt"
+    with pytest.raises(TrainingDiverged, match=r"step 10: a weight is NaN.*holds step 5"):
+        vae.train(vae.build(config, device="cpu"), data, steps=20, checkpoint=path, checkpoint_every=5,
+                  device="cpu", elbo_fn=elbo_fn)
+    ckpt = checkpoint.load_checkpoint(path)
+    assert ckpt["step"] == 5
+    assert all(torch.isfinite(t).all() for t in ckpt["models"]["model"].values())

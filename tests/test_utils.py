@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from minigen.utils import TrainingDiverged, check_finite, check_images, get_device, seed_everything
+from minigen.utils import check_images, get_device, seed_everything
 
 
 def test_get_device_default_is_available():
@@ -65,9 +65,3 @@ def test_check_images_accepts_good_batch():
 def test_check_images_explains_errors(x, match):
     with pytest.raises((TypeError, ValueError), match=match):
         check_images(x)
-
-
-def test_check_finite():
-    check_finite(3, loss_d=0.5, loss_g=1.0)
-    with pytest.raises(TrainingDiverged, match="step 7.*loss_g=nan"):
-        check_finite(7, loss_d=0.5, loss_g=float("nan"))
