@@ -243,9 +243,11 @@ class ImageHistory:
             shape = (-1,) + (1,) * (images.dim() - 1)
             held = torch.where((earlier >= 0).view(shape), new[earlier.clamp(min=0)], self.images[slot])
             out[n_fill:] = torch.where(swap.view(shape), held, new)
-            # each slot ends up holding the last image swapped into it
-            last = swap & ~(same & (i[None, :] > i[:, None])).any(1)
-            self.images[slot[last]] = new[last]
+            # each slot ends up holding the last image swapped into it (no boolean indexing, so
+            # no device sync): writer[s] is the index of that image, -1 where none was swapped in
+            writer = torch.full((self.size,), -1, device=dev).scatter_reduce(
+                0, slot, torch.where(swap, i, -1), reduce="amax")
+            self.images = torch.where((writer >= 0).view(shape), new[writer.clamp(min=0)], self.images)
         return out
 
     def state_dict(self) -> dict:
