@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("family", choices=FAMILIES)
     t.add_argument("--out", required=True, help="folder for checkpoint.pt, samples.png, history.json")
     t.add_argument("--steps", type=int, default=None,
-                   help="stop after this many (more) steps (default: the chapter's number)")
+                   help="stop after this many (more) steps (default: the family's config.steps)")
     t.add_argument("--max-seconds", type=float, default=None, help="stop after this much wall time")
     t.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVERY,
                    help=f"write OUT/checkpoint.pt every this many steps, 0 = only at the end "
