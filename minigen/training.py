@@ -196,8 +196,9 @@ class Run:
             return
         pending, self.pending = self.pending, []
         names = list(pending[0][2])
-        rows = torch.stack([torch.stack([torch.as_tensor(vals[k], device=self.device).double().reshape(())
-                                         for k in names]) for _, _, vals in pending]).cpu()
+        dtype = torch.float64 if self.device.type == "cpu" else torch.float32  # MPS has no float64
+        rows = torch.stack([torch.stack([torch.as_tensor(vals[k], device=self.device).to(dtype).reshape(())
+                                         for k in names]) for _, _, vals in pending]).cpu().double()
         bad = ~torch.isfinite(rows).all(1)
         if bad.any():
             i = int(bad.nonzero()[0])
