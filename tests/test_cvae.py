@@ -75,6 +75,7 @@ def test_log_variance_is_clamped_with_the_vae_bounds():
     assert model.encode(torch.rand(2, 1, 28, 28), torch.tensor([0, 1]))[1].max().item() == vae.LOG_VAR_MAX
 
 
+@pytest.mark.equation
 def test_elbo_of_a_zeroed_model_by_hand():
     # all weights 0: logits 0 (p = 1/2 per pixel), mu = 0, log_var = 0 -> rec = -784 ln 2, KL = 0
     model = _build()
@@ -88,6 +89,7 @@ def test_elbo_of_a_zeroed_model_by_hand():
     torch.testing.assert_close(parts.elbo, parts.reconstruction - parts.kl)
 
 
+@pytest.mark.equation
 def test_elbo_equals_the_vae_parts_on_hand_made_inputs():
     model = _build()
     x, y = _digits(6)
@@ -104,6 +106,7 @@ def test_elbo_equals_the_vae_parts_on_hand_made_inputs():
     torch.testing.assert_close(parts.elbo, rec - kl)
 
 
+@pytest.mark.equation
 def test_train_step_minimises_the_beta_weighted_loss():
     x, y = _digits(32)
     for beta in (1.0, 2.0):

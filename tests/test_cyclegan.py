@@ -84,6 +84,7 @@ def test_classifier_reads_both_domains():
 # ------------------------------------------------------------------------------------------
 # Losses, pinned to hand-computed values
 # ------------------------------------------------------------------------------------------
+@pytest.mark.equation
 def test_cycle_loss_between_zeros_and_ones_is_one_per_term():
     zeros, ones = torch.zeros(3, 1, 4, 4), torch.ones(3, 1, 4, 4)
     assert cg.cycle_loss(zeros, ones, zeros, zeros).item() == 1.0
@@ -91,6 +92,7 @@ def test_cycle_loss_between_zeros_and_ones_is_one_per_term():
     assert cg.cycle_loss(zeros, ones, ones, zeros).item() == 2.0
 
 
+@pytest.mark.equation
 def test_cycle_loss_by_hand_and_against_l1_loss():
     x = torch.tensor([0.0, 0.5, 1.0, 0.25]).reshape(1, 1, 2, 2)
     x_cyc = torch.tensor([0.25, 0.25, 0.5, 0.25]).reshape(1, 1, 2, 2)
@@ -104,6 +106,7 @@ def test_cycle_loss_by_hand_and_against_l1_loss():
     torch.testing.assert_close(cg.cycle_loss(a, b, c, d), expected)
 
 
+@pytest.mark.equation
 def test_cycle_loss_is_exactly_zero_for_exact_inverse_maps():
     x, y = data.stroke_domains(device="cpu")
     x, y = x[:50], y[:50]
@@ -113,6 +116,7 @@ def test_cycle_loss_is_exactly_zero_for_exact_inverse_maps():
     assert cg.cycle_loss(x, G(G(x)), y, G(G(y))).item() > 0.1   # G is not its own inverse
 
 
+@pytest.mark.equation
 def test_identity_loss_by_hand():
     x = torch.zeros(2, 1, 2, 2)
     y = torch.ones(2, 1, 2, 2)
@@ -122,6 +126,7 @@ def test_identity_loss_by_hand():
     assert cg.identity_loss(x, torch.ones_like(x), y, torch.zeros_like(y)).item() == 2.0
 
 
+@pytest.mark.equation
 def test_generator_objective_by_hand():
     d_y_fake, d_x_fake = torch.zeros(2, 1, 7, 7), torch.ones(2, 1, 7, 7)
     l_cyc, l_id = torch.tensor(0.2), torch.tensor(0.1)
@@ -135,6 +140,7 @@ def test_generator_objective_by_hand():
                                                       lambda_id=0.0), expected)
 
 
+@pytest.mark.equation
 def test_discriminator_objective_by_hand():
     zeros, ones = torch.zeros(4, 1, 7, 7), torch.ones(4, 1, 7, 7)
     assert cg.discriminator_objective(ones, zeros, ones, zeros).item() == 0.0   # perfect D
@@ -146,6 +152,7 @@ def test_discriminator_objective_by_hand():
                                lsgan_discriminator_loss(a, b) + lsgan_discriminator_loss(c, d))
 
 
+@pytest.mark.equation
 def test_losses_do_not_modify_their_inputs():
     g = torch.Generator().manual_seed(3)
     tensors = [torch.rand(2, 1, 4, 4, generator=g) for _ in range(4)]
@@ -366,6 +373,7 @@ def test_build_is_seeded_and_leaves_the_global_random_state_alone():
     assert not torch.equal(a.G.net[0].weight, a.F.net[0].weight)  # four networks, four draws
 
 
+@pytest.mark.equation
 def test_train_step_updates_all_four_networks_and_d_step_leaves_g_grads_alone():
     model = cg.build(TINY, seed=0, device="cpu")
     opts = cg.make_optimizers(model)
@@ -390,6 +398,7 @@ def test_train_step_updates_all_four_networks_and_d_step_leaves_g_grads_alone():
         torch.testing.assert_close(p.grad, grads[id(p)])
 
 
+@pytest.mark.equation
 def test_lambda_id_zero_records_identity_without_training_on_it():
     x, y = _tiny_data(4)
     off = dataclasses.replace(TINY, lambda_id=0.0)
@@ -402,6 +411,7 @@ def test_lambda_id_zero_records_identity_without_training_on_it():
     assert losses["generator"].item() == pytest.approx((l_gan + 10 * l_cyc).item(), rel=1e-5)
 
 
+@pytest.mark.equation
 def test_loss_functions_plug_into_the_step():
     x, y = _tiny_data(4)
     on = dataclasses.replace(TINY, lambda_id=0.5)

@@ -23,6 +23,7 @@ TINY_DIGITS = replace(gan.DIGITS, width=4, z_dim=8, batch_size=8)
 # --------------------------------------------------------------------------------------------
 # Losses: hand-computed values
 # --------------------------------------------------------------------------------------------
+@pytest.mark.equation
 def test_all_zero_logits_give_ln2_per_term():
     zeros = torch.zeros(7)
     assert gan.value_function(zeros, zeros).item() == pytest.approx(-2 * LN2)
@@ -31,6 +32,7 @@ def test_all_zero_logits_give_ln2_per_term():
     assert gan.generator_loss_nonsaturating(zeros).item() == pytest.approx(LN2)
 
 
+@pytest.mark.equation
 def test_lsgan_losses_by_hand():
     zeros = torch.zeros(3)
     assert gan.lsgan_discriminator_loss(zeros, zeros).item() == pytest.approx(0.5)
@@ -42,6 +44,7 @@ def test_lsgan_losses_by_hand():
     assert gan.lsgan_generator_loss(torch.tensor([3.0, -1.0])).item() == pytest.approx((4 + 4) / 4)
 
 
+@pytest.mark.equation
 def test_losses_at_logit_ln3_by_hand():
     # sigmoid(ln 3) = 3/4: D says "real" with probability 3/4
     t = torch.tensor([math.log(3.0)])
@@ -51,6 +54,7 @@ def test_losses_at_logit_ln3_by_hand():
     assert gan.generator_loss_nonsaturating(t).item() == pytest.approx(-math.log(3 / 4))
 
 
+@pytest.mark.equation
 def test_losses_average_over_the_batch():
     r, f = torch.tensor([0.0, math.log(3.0)]), torch.tensor([0.0, 0.0, -math.log(3.0)])
     expected = (math.log(0.5) + math.log(0.75)) / 2 + (2 * math.log(0.5) + math.log(0.75)) / 3
@@ -69,6 +73,7 @@ def _reference(r, f):
             "ls_G": 0.5 * ((f.double() - 1) ** 2).mean()}
 
 
+@pytest.mark.equation
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_losses_match_float64_rederivation(seed):
     g = torch.Generator().manual_seed(seed)
@@ -82,6 +87,7 @@ def test_losses_match_float64_rederivation(seed):
         torch.testing.assert_close(got[k].double(), ref[k], rtol=1e-5, atol=1e-6, msg=k)
 
 
+@pytest.mark.equation
 def test_discriminator_loss_is_pytorch_bce_with_labels_1_and_0():
     g = torch.Generator().manual_seed(3)
     r, f = 3 * torch.randn(20, generator=g), 3 * torch.randn(20, generator=g)
@@ -90,6 +96,7 @@ def test_discriminator_loss_is_pytorch_bce_with_labels_1_and_0():
     torch.testing.assert_close(gan.discriminator_loss(r, f), bce)
 
 
+@pytest.mark.equation
 def test_generator_loss_gradients_saturate_as_derived():
     # d/dt of the minimax loss is -sigmoid(t) / B; of the non-saturating one -(1 - sigmoid(t)) / B
     t = torch.tensor([-8.0, -2.0, 0.0, 3.0], dtype=torch.float64, requires_grad=True)
@@ -100,6 +107,7 @@ def test_generator_loss_gradients_saturate_as_derived():
     assert abs(g_mm[0]) < 1e-3 < abs(g_ns[0])  # D rejects the fake: only the ns form still pushes
 
 
+@pytest.mark.equation
 def test_losses_are_finite_for_huge_logits():
     big = torch.tensor([-200.0, 200.0], requires_grad=True)
     # naive log(sigmoid(-200)) is log(0) = -inf in float32; the logit forms are exact
@@ -112,6 +120,7 @@ def test_losses_are_finite_for_huge_logits():
     assert gan.discriminator_loss(big, big).item() == pytest.approx(200.0)
 
 
+@pytest.mark.equation
 def test_losses_do_not_modify_inputs():
     r, f = torch.randn(5), torch.randn(5)
     r0, f0 = r.clone(), f.clone()
@@ -125,12 +134,14 @@ def test_losses_do_not_modify_inputs():
 # --------------------------------------------------------------------------------------------
 # The optimal discriminator
 # --------------------------------------------------------------------------------------------
+@pytest.mark.equation
 def test_optimal_discriminator_by_hand():
     p_data, p_g = torch.tensor([1.0, 3.0, 0.0, 2.0]), torch.tensor([1.0, 1.0, 5.0, 0.0])
     torch.testing.assert_close(gan.optimal_discriminator(p_data, p_g), torch.tensor([0.5, 0.75, 0.0, 1.0]))
     assert torch.isnan(gan.optimal_discriminator(torch.zeros(1), torch.zeros(1))).all()
 
 
+@pytest.mark.equation
 def test_optimal_discriminator_maximises_the_pointwise_objective():
     # a log y + b log(1 - y) over y in (0, 1) is largest at y = a / (a + b)
     y = torch.linspace(1e-4, 1 - 1e-4, 200001, dtype=torch.float64)
@@ -140,6 +151,7 @@ def test_optimal_discriminator_maximises_the_pointwise_objective():
         assert abs(best - d_star) < 1e-4
 
 
+@pytest.mark.equation
 def test_optimal_discriminator_bad_input():
     with pytest.raises(ValueError, match="same shape"):
         gan.optimal_discriminator(torch.ones(3), torch.ones(2))
@@ -150,6 +162,7 @@ def test_optimal_discriminator_bad_input():
 # --------------------------------------------------------------------------------------------
 # The R1 penalty and the loss table
 # --------------------------------------------------------------------------------------------
+@pytest.mark.equation
 def test_r1_penalty_of_a_linear_discriminator_is_gamma_half_squared_weight_norm():
     # D(x) = w.x + c has grad_x D = w for every x: R1 = gamma/2 |w|^2 = 0.5/2 * (1 + 4 + 4)
     w = torch.tensor([1.0, -2.0, 2.0], requires_grad=True)
@@ -162,6 +175,7 @@ def test_r1_penalty_of_a_linear_discriminator_is_gamma_half_squared_weight_norm(
     torch.testing.assert_close(grad_w, 0.5 * w.detach())
 
 
+@pytest.mark.equation
 def test_r1_penalty_sums_over_pixels_and_averages_over_the_batch():
     # D(x) = |x|^2 / 2 summed over the pixels of each image has grad_x D = x:
     # R1 = gamma/2 * mean_b |x_b|^2 = 3/2 * (|x_0|^2 + |x_1|^2) / 2 = 3/2 * (1 + 9) / 2
@@ -175,6 +189,7 @@ def test_r1_penalty_sums_over_pixels_and_averages_over_the_batch():
     assert gan.r1_penalty(x0.sum(1) * 0.0, x0, gamma=1.0).item() == 0.0  # a constant D: no penalty
 
 
+@pytest.mark.equation
 def test_loss_table_pairs_the_chapter_losses_and_configs_refuse_other_names():
     assert gan.LOSSES["nonsaturating"] == (gan.discriminator_loss, gan.generator_loss_nonsaturating)
     assert gan.LOSSES["minimax"] == (gan.discriminator_loss, gan.generator_loss_minimax)
@@ -238,6 +253,7 @@ def _ring_batches(config, seed=0):
     return lambda: ring8().sample(config.batch_size, g)
 
 
+@pytest.mark.equation
 @pytest.mark.parametrize("d_steps", [1, 3])
 def test_d_update_sends_no_gradient_into_G(d_steps):
     config = replace(TINY_RING, d_steps=d_steps)
@@ -248,6 +264,7 @@ def test_d_update_sends_no_gradient_into_G(d_steps):
     assert set(counts.values()) == {1}  # only the G update reached G, whatever d_steps is
 
 
+@pytest.mark.equation
 def test_d_update_changes_D_only_and_g_update_changes_G():
     for frozen, trained in (("G", "D"), ("D", "G")):
         config = replace(TINY_RING, **{f"lr_{frozen.lower()}": 0.0})
@@ -260,6 +277,7 @@ def test_d_update_changes_D_only_and_g_update_changes_G():
         assert not all(torch.equal(a, b) for a, b in zip(before[trained], getattr(model, trained).parameters()))
 
 
+@pytest.mark.equation
 def test_train_step_returns_tensors_and_raw_discriminator_outputs():
     # D's last layer zeroed: every logit is 0 (sigma = 1/2), so L_D = 2 ln 2 and the mean raw
     # outputs D_real, D_fake are 0 (not the probability 1/2)
@@ -275,6 +293,7 @@ def test_train_step_returns_tensors_and_raw_discriminator_outputs():
     assert out["D_real"].item() == 0.0 and out["D_fake"].item() == 0.0 and out["r1"].item() == 0.0
 
 
+@pytest.mark.equation
 def test_r1_penalty_in_the_step_is_gamma_half_squared_gradient_norm():
     # a linear discriminator D(x) = w.x + c (depth 0) has grad_x D = w everywhere: the penalty is
     # r1/2 |w|^2; it is returned apart from loss_D, which stays the same with or without it
@@ -292,6 +311,7 @@ def test_r1_penalty_in_the_step_is_gamma_half_squared_gradient_norm():
     torch.testing.assert_close(out[0.5]["loss_D"], out[0.0]["loss_D"])
 
 
+@pytest.mark.equation
 def test_loss_functions_plug_into_the_step_and_default_to_the_config():
     # the least-squares pair passed to a non-saturating GAN == the lsgan config's default
     def step(config, **losses):

@@ -90,11 +90,13 @@ def test_bad_images_raise_clear_errors(bad, error, match):
 # ------------------------------------------------------------------------------------------
 # Frechet distance
 # ------------------------------------------------------------------------------------------
+@pytest.mark.equation
 def test_fd_identical_sets_is_zero():
     f = torch.randn(500, 16, generator=_gen(), dtype=torch.float64)
     assert M.frechet_distance(f, f) == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.equation
 def test_fd_matches_closed_form_for_gaussians():
     # Covariances sharing eigenvectors Q: FD = |mu_a - mu_b|^2 + sum_i (sqrt(a_i) - sqrt(b_i))^2.
     d = 6
@@ -119,6 +121,7 @@ def _fd_scipy(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
 
 
+@pytest.mark.equation
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fd_agrees_with_scipy_sqrtm(seed):
     g = np.random.default_rng(seed)
@@ -131,6 +134,7 @@ def test_fd_agrees_with_scipy_sqrtm(seed):
                                 b.astype(np.float32).astype(np.float64)), rel=1e-5)
 
 
+@pytest.mark.equation
 def test_fd_is_stable_for_rank_deficient_covariances():
     g = _gen(4)
     # 10 samples in 64 dimensions (rank <= 9), with 20 dead (always zero) features
@@ -154,6 +158,7 @@ def test_fd_is_stable_for_rank_deficient_covariances():
     assert fd == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.equation
 def test_fd_rejects_mismatched_or_bad_features():
     with pytest.raises(ValueError, match="dimensions differ"):
         M.frechet_distance(torch.zeros(5, 3), torch.zeros(5, 4))
@@ -177,6 +182,7 @@ def _mmd2_naive(a: torch.Tensor, b: torch.Tensor) -> float:
     return xx + yy - 2 * xy
 
 
+@pytest.mark.equation
 def test_kid_equals_naive_unbiased_mmd_on_the_same_subsets():
     g = _gen(5)
     a = torch.randn(12, 3, generator=g, dtype=torch.float64)
@@ -190,6 +196,7 @@ def test_kid_equals_naive_unbiased_mmd_on_the_same_subsets():
     assert value == pytest.approx(sum(naive) / 4, rel=1e-10)
 
 
+@pytest.mark.equation
 def test_kid_near_zero_for_same_distribution_and_positive_for_different():
     g = _gen(6)
     a = torch.randn(800, 16, generator=g).clamp(min=0)
@@ -205,6 +212,7 @@ def test_kid_near_zero_for_same_distribution_and_positive_for_different():
     assert M.kid(a, b, generator=_gen(1)) == M.kid(a, b, generator=_gen(1))
 
 
+@pytest.mark.equation
 def test_kid_argument_errors():
     a = torch.zeros(10, 3)
     with pytest.raises(ValueError, match="subset_size"):
@@ -216,12 +224,14 @@ def test_kid_argument_errors():
 # ------------------------------------------------------------------------------------------
 # Precision and recall
 # ------------------------------------------------------------------------------------------
+@pytest.mark.equation
 def test_precision_recall_identical_and_disjoint():
     real = torch.randn(300, 8, generator=_gen(8))
     assert M.precision_recall(real, real.clone()) == (1.0, 1.0)
     assert M.precision_recall(real, real + 100.0) == (0.0, 0.0)
 
 
+@pytest.mark.equation
 def test_precision_recall_separate_quality_from_diversity():
     g = _gen(9)
     centres = torch.tensor([[0.0, 0.0], [20.0, 0.0]])
@@ -248,6 +258,7 @@ def test_class_coverage_of_test_digits_is_near_uniform(held_out):
     assert cov["mean_confidence"] > 0.9
 
 
+@pytest.mark.equation
 def test_class_coverage_of_one_class(held_out):
     x, y = held_out
     cov = M.class_coverage(x[y == 3])
@@ -282,6 +293,7 @@ def test_evaluate_images_real_vs_real_and_noise(held_out):
 # ------------------------------------------------------------------------------------------
 # 2-D toy data, translation
 # ------------------------------------------------------------------------------------------
+@pytest.mark.equation
 @pytest.mark.parametrize("make", [ring8, grid25])
 def test_mode_coverage_of_exact_mixture_samples(make):
     mixture = make()
@@ -291,6 +303,7 @@ def test_mode_coverage_of_exact_mixture_samples(make):
     assert sum(r["counts"]) == round(r["high_quality"] * 2500)
 
 
+@pytest.mark.equation
 def test_mode_coverage_of_a_collapsed_generator():
     mixture = ring8()
     g = _gen(11)
@@ -309,6 +322,7 @@ def test_mode_coverage_of_a_collapsed_generator():
         M.mode_coverage(torch.zeros(10, 3), mixture)
 
 
+@pytest.mark.equation
 def test_label_preservation_and_pixel_error(held_out):
     x, y = held_out
     assert M.label_preservation(x[:200], y[:200]) > 0.95
@@ -330,6 +344,7 @@ def test_features_on_gpu_match_cpu(held_out):
                                atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.equation
 def test_grey_share_by_hand():
     x = torch.zeros(1, 1, 28, 28)
     x[0, 0, 0, :6] = torch.tensor([0.05, 0.3, 0.5, 0.95, 1.0, 1.0])  # ink: 0.3, 0.5, 0.95, 1, 1

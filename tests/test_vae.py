@@ -18,12 +18,14 @@ F64 = torch.float64
 # --------------------------------------------------------------------------------------------
 # The equations
 # --------------------------------------------------------------------------------------------
+@pytest.mark.equation
 def test_kl_is_zero_at_the_prior():
     kl = vae.gaussian_kl(torch.zeros(3, 5), torch.zeros(3, 5))
     assert kl.shape == (3,)
     assert torch.equal(kl, torch.zeros(3))
 
 
+@pytest.mark.equation
 def test_kl_hand_computed():
     # dim 1: mu = 1, sigma^2 = 1 -> (1 + 1 - 0 - 1) / 2 = 0.5
     # dim 2: mu = 0, sigma^2 = 2 -> (0 + 2 - ln 2 - 1) / 2 = (1 - ln 2) / 2
@@ -33,6 +35,7 @@ def test_kl_hand_computed():
     torch.testing.assert_close(vae.gaussian_kl(mu, log_var), torch.tensor([expected], dtype=F64))
 
 
+@pytest.mark.equation
 def test_kl_matches_torch_distributions():
     g = torch.Generator().manual_seed(0)
     mu = 2 * torch.randn(64, 8, generator=g, dtype=F64)
@@ -42,6 +45,7 @@ def test_kl_matches_torch_distributions():
     torch.testing.assert_close(vae.gaussian_kl(mu, log_var), kl_divergence(q, prior))
 
 
+@pytest.mark.equation
 def test_kl_terms_by_hand_per_dimension():
     # KL_j = (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1) / 2, one term per latent dimension
     mu = torch.tensor([[1.5, -0.5, 0.0], [0.0, 0.0, 2.0]], dtype=F64)
@@ -57,6 +61,7 @@ def test_kl_terms_by_hand_per_dimension():
     assert (terms[terms != 0] > 0).all()
 
 
+@pytest.mark.equation
 def test_kl_terms_sum_to_gaussian_kl_and_match_torch_distributions():
     g = torch.Generator().manual_seed(6)
     mu = 2 * torch.randn(32, 5, generator=g, dtype=F64)
@@ -67,6 +72,7 @@ def test_kl_terms_sum_to_gaussian_kl_and_match_torch_distributions():
     torch.testing.assert_close(terms, per_dim)
 
 
+@pytest.mark.equation
 def test_bernoulli_log_likelihood_hand_values():
     x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     # zero logits: p = 1/2 for every pixel, whatever x is -> 784 * log(1/2) per image
@@ -80,6 +86,7 @@ def test_bernoulli_log_likelihood_hand_values():
                                                  dtype=F64))
 
 
+@pytest.mark.equation
 def test_gaussian_log_likelihood_matches_torch_distributions():
     g = torch.Generator().manual_seed(2)
     x, mean = torch.rand(4, 1, 28, 28, generator=g, dtype=F64), torch.rand(4, 1, 28, 28, generator=g, dtype=F64)
@@ -91,6 +98,7 @@ def test_gaussian_log_likelihood_matches_torch_distributions():
                                torch.full((3,), -3.5 * math.log(2 * math.pi), dtype=F64))
 
 
+@pytest.mark.equation
 def test_elbo_hand_computed_and_reduced_over_the_batch():
     x = torch.zeros(2, 1, 28, 28)
     x[1] = 1.0
@@ -107,6 +115,7 @@ def test_elbo_hand_computed_and_reduced_over_the_batch():
     assert parts.elbo.shape == ()
 
 
+@pytest.mark.equation
 def test_elbo_gaussian_likelihood():
     x = torch.full((1, 1, 28, 28), 0.5)
     parts = vae.elbo(x, torch.zeros_like(x), torch.zeros(1, 3), torch.zeros(1, 3),
@@ -117,6 +126,7 @@ def test_elbo_gaussian_likelihood():
         vae.elbo(x, x, torch.zeros(1, 3), torch.zeros(1, 3), likelihood="poisson")
 
 
+@pytest.mark.equation
 def test_vae_loss_is_minus_the_elbo_at_beta_one_and_weights_the_kl():
     parts = vae.ELBO(elbo=torch.tensor(-107.0), reconstruction=torch.tensor(-100.0), kl=torch.tensor(7.0))
     assert vae.vae_loss(parts).item() == 107.0  # beta = 1 by default: -ELBO
@@ -133,6 +143,7 @@ def test_vae_loss_is_minus_the_elbo_at_beta_one_and_weights_the_kl():
     torch.testing.assert_close(vae.vae_loss(real, 2.0), 2 * real.kl - real.reconstruction)
 
 
+@pytest.mark.equation
 def test_reparameterize_is_seeded_and_differentiable():
     mu = torch.tensor([[0.5, -1.0]], requires_grad=True)
     log_var = torch.tensor([[0.0, math.log(4.0)]], requires_grad=True)
@@ -146,6 +157,7 @@ def test_reparameterize_is_seeded_and_differentiable():
     torch.testing.assert_close(log_var.grad, 0.5 * torch.tensor([[1.0, 2.0]]) * eps)  # sigma eps / 2
 
 
+@pytest.mark.equation
 def test_reparameterize_has_the_right_moments():
     mu, log_var = torch.full((200_000, 1), 1.5, dtype=F64), torch.full((200_000, 1), math.log(0.25), dtype=F64)
     z = vae.reparameterize(mu, log_var, torch.Generator().manual_seed(4))
@@ -184,6 +196,7 @@ def _posterior(W, b, s, x):
     return (x - b) @ W @ cov.T / s**2, cov
 
 
+@pytest.mark.equation
 def test_iwae_is_exact_when_q_is_the_true_posterior():
     W, b, s, x, log_px = _linear_gaussian(orthogonal=True)
     mean, cov = _posterior(W, b, s, x)
@@ -274,6 +287,7 @@ def _digits(n=256):
     return x[torch.linspace(0, len(x) - 1, n).long()]
 
 
+@pytest.mark.equation
 def test_train_step_minimises_the_beta_weighted_loss():
     x = _digits(32)
     for beta in (1.0, 2.0):
