@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from minigen import checkpoint as _checkpoint
 from minigen import vae
-from minigen.training import Batches, Run, place
+from minigen.training import Batches, Run, place, seeded
 from minigen.utils import check_images
 
 __all__ = ["N_CLASSES", "check_labels", "CVAEConfig", "CVAE", "build", "make_optimizers",
@@ -113,13 +113,9 @@ class CVAE(nn.Module):
 def build(config: CVAEConfig = CVAEConfig(), *, seed: int = 0, device=None) -> CVAE:
     """A new :class:`CVAE` for ``config`` on ``device`` (``None``: the best available).
 
-    The weights are drawn on the CPU from PyTorch's generator seeded with ``seed`` inside
-    ``torch.random.fork_rng``: the same on every device, and the caller's random state untouched.
+    The weights come from ``seed`` alone, the same on every device (:func:`minigen.training.seeded`).
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = CVAE(config)
-    return place(model, device)
+    return seeded(lambda: CVAE(config), seed, device)
 
 
 def make_optimizers(model: CVAE) -> dict:

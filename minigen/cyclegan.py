@@ -16,7 +16,7 @@ from torch import nn
 
 from minigen import checkpoint as _checkpoint
 from minigen.gan import lsgan_discriminator_loss, lsgan_generator_loss
-from minigen.training import Batches, Run, place
+from minigen.training import Batches, Run, place, seeded
 from minigen.utils import check_images
 
 __all__ = [
@@ -306,14 +306,9 @@ class CycleGAN(nn.Module):
 def build(config: CycleGANConfig = CycleGANConfig(), *, seed: int = 0, device=None) -> CycleGAN:
     """A new :class:`CycleGAN` for ``config`` on ``device`` (``None``: the best available).
 
-    The initial weights are drawn on the CPU from PyTorch's generator seeded with ``seed``
-    inside :func:`torch.random.fork_rng`, so they are the same on every device and the global
-    random state is left as it was.
+    The weights come from ``seed`` alone, the same on every device (:func:`minigen.training.seeded`).
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = CycleGAN(config)
-    return place(model, device)
+    return seeded(lambda: CycleGAN(config), seed, device)
 
 
 def make_optimizers(model: CycleGAN) -> dict:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minigen import checkpoint as _checkpoint
-from minigen.training import Batches, Run, place
+from minigen.training import Batches, Run, place, seeded
 
 __all__ = [
     "value_function",
@@ -328,15 +328,13 @@ class GAN(nn.Module):
 def build(config: GANConfig = DIGITS, *, seed: int = 0, device=None) -> GAN:
     """A new :class:`GAN` for ``config`` on ``device`` (``None``: the best available).
 
-    The weights are drawn on the CPU from PyTorch's generator seeded with ``seed`` inside
-    ``torch.random.fork_rng``: the same on every device, and the caller's random state untouched.
+    The weights come from ``seed`` alone, the same on every device (:func:`minigen.training.seeded`);
+    the conv networks get the DCGAN initialisation, :func:`dcgan_init`.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    def make():
         model = GAN(config)
-        if config.net == "conv":
-            model.apply(dcgan_init)
-    return place(model, device)
+        return model.apply(dcgan_init) if config.net == "conv" else model
+    return seeded(make, seed, device)
 
 
 def make_optimizers(model: GAN) -> dict:

@@ -36,7 +36,7 @@ from minigen.checkpoint import CheckpointError, load_checkpoint, plain, save_che
 from minigen.utils import TrainingDiverged, get_device
 from minigen.utils import progress as progress_bar
 
-__all__ = ["check_budget", "check_seed", "Batches", "Run", "place", "settings_of"]
+__all__ = ["check_budget", "check_seed", "Batches", "Run", "seeded", "place", "settings_of"]
 
 # How often (in steps) the losses are copied from the device into the history. Between copies
 # they stay tensors, so a GPU never waits for the host; a checkpoint and the end of a run copy
@@ -273,6 +273,19 @@ class Run:
         self.generator.set_state(extra["generator"])
         for name, obj in self.state.items():
             obj.load_state_dict(extra["state"][name])
+
+
+def seeded(make, seed: int, device) -> nn.Module:
+    """``make()`` (a new model) with its weights drawn from ``seed``, then moved to ``device``.
+
+    The weights are drawn on the CPU from PyTorch's generator seeded with ``seed`` inside
+    ``torch.random.fork_rng``: the same on every device, and the caller's random state untouched.
+    Every family's ``build`` is this.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = make()
+    return place(model, device)
 
 
 def place(model: nn.Module, device) -> nn.Module:

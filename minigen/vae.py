@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from minigen import checkpoint as _checkpoint
-from minigen.training import Batches, Run, place
+from minigen.training import Batches, Run, place, seeded
 from minigen.utils import check_images
 
 __all__ = [
@@ -267,13 +267,9 @@ class VAE(nn.Module):
 def build(config: VAEConfig = VAEConfig(), *, seed: int = 0, device=None) -> VAE:
     """A new :class:`VAE` for ``config`` on ``device`` (``None``: the best available).
 
-    The weights are drawn on the CPU from PyTorch's generator seeded with ``seed`` inside
-    ``torch.random.fork_rng``: the same on every device, and the caller's random state untouched.
+    The weights come from ``seed`` alone, the same on every device (:func:`minigen.training.seeded`).
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = VAE(config)
-    return place(model, device)
+    return seeded(lambda: VAE(config), seed, device)
 
 
 def make_optimizers(model: VAE) -> dict:
