@@ -1,15 +1,22 @@
 """Checkpoints: models, optimisers, history, settings and the run's random state in one safe file.
 
-Writing is atomic (a temporary file in the same folder, then ``os.replace``), so a run that is
-interrupted or diverges never leaves a half-written checkpoint. Reading uses
-``torch.load(weights_only=True)``, which refuses to run code hidden in a file: a checkpoint from
-the internet can hold tensors and plain data, nothing else.
+Writing is atomic (a temporary file ``NAME.tmp-PID-RANDOM`` in the same folder, then
+``os.replace``), so a run that is interrupted or diverges never leaves a half-written checkpoint;
+the temporary file of a save that was killed outright is removed by the next save of the same
+target. A new checkpoint gets the permissions of any new file (the umask decides), and saving onto
+a symbolic link writes the file the link points to. Reading uses ``torch.load(weights_only=True)``,
+which refuses to run code hidden in a file: a checkpoint from the internet can hold tensors and
+plain data, nothing else. Every problem (a missing, empty, truncated or foreign file, a folder, a
+file that cannot be written) raises :class:`CheckpointError` naming the file and what to do.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
-import tempfile
+import re
+import secrets
+import warnings
 from pathlib import Path
 
 import torch
@@ -21,7 +28,12 @@ FORMAT_VERSION = 2  # 2: one model per checkpoint, under models['model']; 'extra
 
 
 class CheckpointError(RuntimeError):
-    """A file could not be read as a minigen checkpoint."""
+    """A file could not be read, or written, as a minigen checkpoint; the message names the file
+    (never a temporary one) and what to do. ``__cause__`` holds the underlying error, if any."""
+
+
+TEMP_MARK = ".tmp-"  # a save writes NAME.tmp-PID-RANDOM next to NAME, then renames it
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def plain(value):
@@ -72,8 +84,7 @@ def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None 
     """
     from minigen import __version__
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _write_target(Path(path))
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -88,17 +99,89 @@ def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None 
         "settings": plain(dict(settings or {})),
         "extra": dict(extra or {}),
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temp_files(path)
+        tmp, fd = _create_temp_file(path)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from exc
         raise
     return path
+
+
+def _write_target(path: Path) -> Path:
+    """The file a save writes: ``path``, or through a symbolic link the file it points to."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise CheckpointError(f"cannot write checkpoint {path}: it is a folder. Pass a file path, "
+                              f"e.g. {path / 'checkpoint.pt'}.")
+    return path
+
+
+def _create_temp_file(path: Path) -> tuple[Path, int]:
+    """``NAME.tmp-PID-RANDOM`` next to ``path``, opened exclusively; its mode follows the umask."""
+    for _ in range(100):
+        tmp = path.with_name(f"{path.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                                0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "could not find a free temporary file name", str(path))
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Remove the temporary files that killed saves of ``path`` left behind (none of a process
+    that is still running: it may be saving right now)."""
+    pattern = re.compile(re.escape(path.name + TEMP_MARK) + r"(\d+)-[0-9a-f]+")
+    for entry in path.parent.iterdir():
+        match = pattern.fullmatch(entry.name)
+        if match and not _process_alive(int(match.group(1))) and entry.is_file():
+            entry.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # another thread of this process may be saving the same file
+    if os.name != "posix":
+        return False  # os.kill(pid, 0) would send a signal on Windows: treat others as stale
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
+
+
+def _os_reason(exc: OSError) -> str:
+    """``permission denied``, ``no space left on device``, ...: the OS's words, lower case."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return reason[:1].lower() + reason[1:]
+
+
+def _write_error(path: Path, exc: OSError) -> CheckpointError:
+    """An OSError of a save, told about the target (never the temporary file)."""
+    fixes = {errno.EACCES: "choose a folder you can write to, or change its permissions",
+             errno.EPERM: "choose a folder you can write to, or change its permissions",
+             errno.EROFS: "the file system is read-only: choose another folder",
+             errno.ENOSPC: "free some disk space or choose another disk",
+             errno.ENOTDIR: "a part of the folder path is a file, not a folder: choose another path",
+             errno.EEXIST: "a part of the folder path is a file, not a folder: choose another path",
+             errno.EISDIR: "the target is a folder: pass a file path"}
+    fix = fixes.get(exc.errno, "check the path and the disk")
+    return CheckpointError(f"cannot write checkpoint {path}: {_os_reason(exc)}. {fix[:1].upper() + fix[1:]}.")
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -109,29 +192,115 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     truncated or foreign file, and never executes code stored in the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No checkpoint at {path}: the file does not exist.")
+    if not path.exists():
+        raise CheckpointError(f"No checkpoint at {path}: the file does not exist. Check the path "
+                              "(checkpoints are written by the training loops' checkpoint= and by "
+                              "`python -m minigen train --out FOLDER`, as FOLDER/checkpoint.pt).")
+    if path.is_dir():
+        hint = (f" It holds {path / 'checkpoint.pt'}: pass that file."
+                if (path / "checkpoint.pt").is_file() else " Pass the checkpoint file inside it.")
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file.{hint}")
+    _check_map_location(path, map_location)
+    cannot = f"{path} could not be read as a minigen checkpoint"
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {_os_reason(exc)}. Check the file's "
+                              "permissions.") from exc
+    if not head:
+        raise CheckpointError(f"{cannot}: the file is empty (0 bytes), e.g. a save or a copy that "
+                              "was cut off. Re-create it with `python -m minigen train ...` or "
+                              "copy it again.")
+    try:
+        with warnings.catch_warnings():  # torch's note on a file's pickle protocol is noise here
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for bad files (EOFError, KeyError, ...)
+        raise CheckpointError(f"{cannot}: {_load_failure(exc, head, map_location)}") from exc
+    _check_payload(path, payload)
+    return payload
+
+
+def _check_map_location(path: Path, map_location) -> None:
+    """A device string (or torch.device) that exists here, before torch reads a byte."""
+    if not isinstance(map_location, (str, torch.device)):
+        return  # a dict or a function: torch's own business
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"cannot load {path} onto map_location={map_location!r}: not a "
+                              "device. Use 'cpu' (the default), 'cuda' or 'mps'.") from exc
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())}
+    if not available.get(device.type, True):
         raise CheckpointError(
-            f"{path} could not be read as a minigen checkpoint: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}. The file may be truncated (an "
-            "interrupted copy or download) or not a checkpoint at all; files with pickled code "
-            "are refused on purpose. Re-create it with `python -m minigen train ...`."
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            f"cannot load {path} onto map_location={map_location!r}: PyTorch sees no "
+            f"{device.type.upper()} device on this machine. Load it with map_location='cpu' (the "
+            "default) and move the model with .to(device) afterwards.")
+
+
+def _load_failure(exc: Exception, head: bytes, map_location) -> str:
+    """What went wrong in torch.load, in a few words and what to do (torch's text cleaned)."""
+    text = _ANSI.sub("", str(exc))
+    again = "Re-create it with `python -m minigen train ...` or copy it again."
+    refused = ("besides tensors and plain data. Files that could run code when loaded are refused "
+               "on purpose; load only checkpoints written by minigen.")
+    if "Unsupported global" in text:
+        culprit = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        return f"it holds pickled Python objects{f' ({culprit.group(1)})' if culprit else ''} {refused}"
+    if "Weights only load failed" in text and head.startswith(b"PK"):  # torch.save's zip format
+        return f"it is a PyTorch file, but holds pickled Python objects {refused}"
+    if "Weights only load failed" in text or isinstance(exc, KeyError) or "invalid load key" in text:
+        kind = "a NumPy .npy file" if head.startswith(b"\x93NUMPY") else "not a PyTorch file"
+        return (f"it is {kind}, or holds objects that safe loading refuses. A checkpoint is written "
+                "by minigen's training loops or `python -m minigen train`.")
+    if isinstance(exc, EOFError) or "central directory" in text or "failed reading zip" in text \
+            or "unexpected EOF" in text.lower():
+        return f"the file is truncated or damaged (e.g. an interrupted copy or download). {again}"
+    if head.startswith(b"PK"):
+        return ("it is a zip archive but not one written by torch.save. A checkpoint is written by "
+                "minigen's training loops or `python -m minigen train`.")
+    if "CUDA" in text or "restore data location" in text:
+        return (f"its tensors cannot be placed with map_location={map_location!r} on this machine. "
+                "Load it with map_location='cpu' (the default).")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if "weights_only" in first:
+        first = ""  # torch's advice to load the file unsafely is never passed on
+    return (f"{type(exc).__name__}{': ' + first if first else ''}. The file may be truncated or "
+            f"not a checkpoint at all. {again}")
+
+
+def _check_payload(path: Path, payload) -> None:
+    """A loaded object is a minigen checkpoint of a format this minigen reads."""
+    if not isinstance(payload, dict):
+        shape = f" of shape {tuple(payload.shape)}" if isinstance(payload, torch.Tensor) else ""
         raise CheckpointError(
-            f"{path} is a PyTorch file but not a minigen checkpoint (no '{FORMAT}' marker). "
-            "Checkpoints are written by minigen's training loops and `python -m minigen train`."
-        )
+            f"{path} holds a {type(payload).__name__}{shape}, not a minigen checkpoint (a dict with "
+            f"a '{FORMAT}' marker). Checkpoints are written by minigen's training loops and "
+            "`python -m minigen train`.")
+    if payload.get("format") != FORMAT:
+        if payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
+            what = (f"a bare state_dict ({len(payload)} tensors, e.g. {next(iter(payload))!r}): "
+                    "weights without the settings needed to rebuild a model")
+        else:
+            what = f"a dict with keys {sorted(map(str, payload))[:6]} but no '{FORMAT}' marker"
+        raise CheckpointError(
+            f"{path} is a PyTorch file but not a minigen checkpoint: it holds {what}. "
+            "Checkpoints are written by minigen's training loops and `python -m minigen train`.")
     version = payload.get("format_version", 0)
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path} is damaged: its format_version is {version!r}, not a number. "
+                              "Train the model again.")
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} was written by a newer minigen ({payload.get('minigen_version')}, format "
             f"{version}); this minigen reads format {FORMAT_VERSION}. Upgrade minigen to read it."
         )
-    return payload
+    for key, kind in (("family", str), ("models", dict)):
+        if not isinstance(payload.get(key), kind):
+            raise CheckpointError(f"{path} is damaged: its {key!r} entry is missing or not a "
+                                  f"{kind.__name__}. Train the model again.")
 
 
 def load(checkpoint, *, family: str, config_class, model_class, build, device=None):
@@ -180,6 +349,12 @@ def load(checkpoint, *, family: str, config_class, model_class, build, device=No
             raise CheckpointError(
                 f"{where}: weight {name!r} has shape {got}, but the settings describe "
                 f"{tuple(tensor.shape)}. The file was edited or damaged; train the model again.")
+    for name, tensor in saved.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(
+                f"{where}: weight {name!r} holds NaN or infinite values, so the model would produce "
+                "NaN. The file was saved from a diverged run or damaged (minigen's training loops "
+                "never save one); train again, or resume from an earlier checkpoint.")
     model = build(config, device=device)
     model.load_state_dict(saved)
     return model.eval()

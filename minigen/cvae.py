@@ -18,6 +18,9 @@ Nothing here re-derives the VAE: the reparameterised sample, the KL, the likelih
 its reduction (summed over pixels and latent dimensions, averaged over the batch, in nats), the
 log-variance clamp, the shift augmentation and the loss :func:`minigen.vae.vae_loss` all come
 from :mod:`minigen.vae`; training follows the contract of :mod:`minigen.training`.
+
+Inputs are checked as in :mod:`minigen.vae`; labels by :func:`minigen.checks.check_labels`
+(classes 0..9, one per image; a NumPy array or another integer dtype is converted to int64).
 """
 from __future__ import annotations
 
@@ -29,33 +32,23 @@ from torch.nn import functional as F
 
 from minigen import checkpoint as _checkpoint
 from minigen import vae
-from minigen.training import Batches, Run, place, seeded
-from minigen.utils import check_images
+from minigen.checks import (
+    N_CLASSES,
+    InputError,
+    InputTypeError,
+    check_batch,
+    check_config,
+    check_generator,
+    check_images,
+    check_instance,
+    check_labels,
+    model_dtype,
+)
+from minigen.training import Batches, Run, check_seed, place, seeded
+from minigen.utils import get_device
 
 __all__ = ["N_CLASSES", "check_labels", "CVAEConfig", "CVAE", "build", "make_optimizers",
            "conditional_elbo", "train_step", "train", "sample", "change_label", "load"]
-
-N_CLASSES = 10
-
-
-def check_labels(labels, n: int | None = None, name: str = "labels") -> torch.Tensor:
-    """Check that ``labels`` is a 1-D int64 tensor of digit classes 0..9 (of length ``n``, if given).
-
-    Returns it unchanged; raises ``TypeError``/``ValueError`` saying what is wrong and how to fix it.
-    """
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of int64 classes, got {type(labels).__name__}.")
-    if labels.dtype != torch.int64:
-        raise TypeError(f"{name} must have dtype torch.int64, got {labels.dtype}. Use `{name}.long()`.")
-    if labels.dim() != 1:
-        raise ValueError(f"{name} must be 1-D (one class per image), got shape {tuple(labels.shape)}.")
-    if n is not None and len(labels) != n:
-        raise ValueError(f"{name} must have one class per image: {len(labels)} labels for {n} images.")
-    if labels.numel() and (labels.min() < 0 or labels.max() >= N_CLASSES):
-        raise ValueError(f"{name} must be classes in 0..{N_CLASSES - 1}, got values "
-                         f"from {labels.min().item()} to {labels.max().item()}.")
-    return labels
-
 
 # --------------------------------------------------------------------------------------------
 # The networks
@@ -74,6 +67,8 @@ class CVAEConfig:
 
     def __post_init__(self):
         _checkpoint.make_plain(self)  # numpy numbers become plain Python numbers
+        check_config(self, counts=("latent_dim", "hidden", "batch_size", "steps"), naturals=("shift",),
+                     nonnegatives=("beta", "lr"))
 
 
 class CVAE(nn.Module):
@@ -102,9 +97,13 @@ class CVAE(nn.Module):
         return mu, log_var.clamp(vae.LOG_VAR_MIN, vae.LOG_VAR_MAX)  # see vae.LOG_VAR_MIN
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self._with_class(z, labels))
+        z = check_batch(z, "z", tail=(self.config.latent_dim,), dtype=model_dtype(self))
+        return self.decoder(self._with_class(z, check_labels(labels, len(z))))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None):
+        # the cheap check of every batch (type, shape; float64/float16 -> the model's dtype)
+        x = check_batch(x, "x", tail=(1, 28, 28), dtype=model_dtype(self))
+        labels = check_labels(labels, len(x))
         mu, log_var = self.encode(x, labels)
         z = vae.reparameterize(mu, log_var, generator)
         return self.decode(z, labels), mu, log_var
@@ -115,11 +114,14 @@ def build(config: CVAEConfig = CVAEConfig(), *, seed: int = 0, device=None) -> C
 
     The weights come from ``seed`` alone, the same on every device (:func:`minigen.training.seeded`).
     """
+    check_instance(config, CVAEConfig, "config", "e.g. CVAEConfig()")
+    seed, device = check_seed(seed), get_device(device)
     return seeded(lambda: CVAE(config), seed, device)
 
 
 def make_optimizers(model: CVAE) -> dict:
     """``{"cvae": Adam}`` over both networks, with the model's learning rate."""
+    check_instance(model, CVAE, "model", "from minigen.cvae.build")
     return {"cvae": torch.optim.Adam(model.parameters(), lr=model.config.lr)}
 
 
@@ -144,7 +146,12 @@ def train_step(model: CVAE, x: torch.Tensor, labels: torch.Tensor, optimizers: d
     ``x`` ``(B, 1, 28, 28)`` in [0, 1] with classes ``labels`` ``(B,)``; ``optimizers``:
     ``{"cvae": ...}``; ``elbo_fn(model, x, labels, generator) -> ELBO`` defaults to
     :func:`conditional_elbo`. Returns 0-d tensors ``loss``, ``elbo``, ``reconstruction``, ``kl``.
+    The model's ``forward`` checks ``x`` and ``labels`` (type, shape, classes 0..9).
     """
+    check_instance(model, CVAE, "model", "from minigen.cvae.build")
+    if not isinstance(optimizers, dict) or "cvae" not in optimizers:
+        raise InputTypeError("optimizers must be the dict {'cvae': ...} of "
+                             "minigen.cvae.make_optimizers(model).")
     parts = (elbo_fn or conditional_elbo)(model, x, labels, generator)
     loss = vae.vae_loss(parts, model.config.beta)  # beta = 1: minus the ELBO
     optimizers["cvae"].zero_grad()
@@ -161,12 +168,14 @@ def train(model: CVAE, data, *, steps: int | None = None, max_seconds: float | N
     The keyword arguments are those of every family (:func:`minigen.vae.train`,
     :mod:`minigen.training`); settings come from ``model.config``. Returns
     ``{"step", "time", "loss", "elbo", "reconstruction", "kl"}``, one number per step; the model
-    is left in eval mode.
+    is left in eval mode. The data are checked once, before any work (NaN is reported as NaN in
+    the data, not as a divergence); NumPy arrays and float64/float16 images are converted.
     """
+    check_instance(model, CVAE, "model", "from minigen.cvae.build")
     if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError("data must be a pair (images, labels), e.g. minigen.data.digits('train').")
+        raise InputTypeError("data must be a pair (images, labels), e.g. minigen.data.digits('train').")
     c = model.config
-    x_train = check_images(data[0], "images")
+    x_train = check_images(data[0], "images", dtype=model_dtype(model))
     labels = check_labels(data[1], len(x_train))
     place(model, device)
     optimizers = make_optimizers(model)
@@ -194,9 +203,14 @@ def sample(model: CVAE, labels: torch.Tensor, *, generator: torch.Generator | No
 
     Returns float32 ``(N, 1, 28, 28)`` in [0, 1] on the model's device; z is drawn on the CPU
     from ``generator``, so the same generator state gives the same images on every device.
+    ``labels`` must hold at least one class.
     """
+    check_instance(model, CVAE, "model", "from minigen.cvae.build or load")
     device = next(model.parameters()).device
     labels = check_labels(labels).to(device)
+    if len(labels) == 0:
+        raise InputError("labels is empty: pass at least one class to draw, e.g. torch.arange(10).")
+    generator = check_generator(generator)
     z = torch.randn(len(labels), model.config.latent_dim, generator=generator).to(device)
     return torch.sigmoid(model.decode(z, labels))
 
@@ -208,8 +222,9 @@ def change_label(model: CVAE, x: torch.Tensor, labels: torch.Tensor,
 
     ``x`` ``(B, 1, 28, 28)``; ``labels``, ``new_labels`` ``(B,)``. Returns ``(B, 1, 28, 28)`` in [0, 1].
     """
+    check_instance(model, CVAE, "model", "from minigen.cvae.build or load")
     device = next(model.parameters()).device
-    x = check_images(x, "x").to(device)
+    x = check_images(x, "x", dtype=model_dtype(model)).to(device)
     labels = check_labels(labels, len(x)).to(device)
     new_labels = check_labels(new_labels, len(x), "new_labels").to(device)
     mu, _ = model.encode(x, labels)

@@ -6,6 +6,11 @@ Two generators, ``G: X -> Y`` and ``F: Y -> X``, and two discriminators, ``D_X``
 2017). The order of this module follows the chapter: the losses (the equations), the networks,
 the history buffer of generated images, one training step, the training loop, translating and
 loading a saved model. Training follows the contract of :mod:`minigen.training`.
+
+Images are ``(B, 1, H, W)`` with values in [0, 1]: :func:`train` and :func:`translate` check
+them once, values included, and refuse other ranges such as [0, 255] or [-1, 1]; a NumPy array
+or float64/float16 is converted to the networks' dtype (float32). The networks check the type,
+shape and dtype of every batch.
 """
 from __future__ import annotations
 
@@ -15,9 +20,23 @@ import torch
 from torch import nn
 
 from minigen import checkpoint as _checkpoint
+from minigen.checks import (
+    InputError,
+    InputTypeError,
+    check_batch,
+    check_config,
+    check_count,
+    check_generator,
+    check_images,
+    check_instance,
+    check_labels,
+    check_nonempty,
+    check_real,
+    model_dtype,
+)
 from minigen.gan import lsgan_discriminator_loss, lsgan_generator_loss
-from minigen.training import Batches, Run, place, seeded
-from minigen.utils import check_images
+from minigen.training import Batches, Run, check_seed, place, seeded
+from minigen.utils import get_device
 
 __all__ = [
     "cycle_loss",
@@ -81,6 +100,7 @@ def identity_loss(x: torch.Tensor, x_idt: torch.Tensor, y: torch.Tensor, y_idt: 
         A scalar; each norm is the mean absolute difference over pixels and batch (the
         reduction of :func:`cycle_loss`: a per-pixel mean, not a sum).
     """
+    check_nonempty(x=x, x_idt=x_idt, y=y, y_idt=y_idt)
     return (y_idt - y).abs().mean() + (x_idt - x).abs().mean()
 
 
@@ -171,6 +191,7 @@ class Generator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_batch(x, "x", tail=(1, None, None), dtype=self.net[0].weight.dtype)
         return torch.sigmoid(self.input_gain * (2 * x - 1) + self.net(x))
 
 
@@ -192,7 +213,7 @@ class PatchDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(check_batch(x, "x", tail=(1, None, None), dtype=self.net[0].weight.dtype))
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,8 +232,7 @@ class ImageHistory:
     """
 
     def __init__(self, size: int = 50, generator: torch.Generator | None = None):
-        if size < 0:
-            raise ValueError(f"size must be non-negative, got {size}.")
+        size, generator = check_count(size, "size", minimum=0), check_generator(generator)
         self.size = size
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.images: torch.Tensor | None = None  # (size, C, H, W) once the first batch arrives
@@ -221,7 +241,10 @@ class ImageHistory:
     @torch.no_grad()
     def query(self, images: torch.Tensor) -> torch.Tensor:
         """Return ``(B, ...)`` images for the discriminator; stores detached copies."""
-        images = images.detach()
+        images = check_batch(images, "images").detach()
+        if self.images is not None and images.shape[1:] != self.images.shape[1:]:
+            raise InputError(f"images must have shape (B, {', '.join(map(str, self.images.shape[1:]))}) "
+                             f"like those stored, got {tuple(images.shape)}.")
         if self.size == 0:
             return images
         if self.images is None:
@@ -288,6 +311,10 @@ class CycleGANConfig:
 
     def __post_init__(self):
         _checkpoint.make_plain(self)  # numpy numbers become plain Python numbers
+        check_config(self, counts=("channels", "d_channels", "batch_size", "steps"),
+                     naturals=("n_blocks", "history_size"),
+                     nonnegatives=("lambda_cyc", "lambda_id", "lr"), fractions=("beta1", "beta2"))
+        check_real(self.input_gain, "CycleGANConfig.input_gain")
 
 
 class CycleGAN(nn.Module):
@@ -308,11 +335,14 @@ def build(config: CycleGANConfig = CycleGANConfig(), *, seed: int = 0, device=No
 
     The weights come from ``seed`` alone, the same on every device (:func:`minigen.training.seeded`).
     """
+    check_instance(config, CycleGANConfig, "config", "e.g. CycleGANConfig()")
+    seed, device = check_seed(seed), get_device(device)
     return seeded(lambda: CycleGAN(config), seed, device)
 
 
 def make_optimizers(model: CycleGAN) -> dict:
     """Adam for ``G`` and ``F`` together (one objective) and for ``D_X`` and ``D_Y`` together."""
+    check_instance(model, CycleGAN, "model", "from minigen.cyclegan.build")
     c = model.config
     betas = (c.beta1, c.beta2)
     gen = list(model.G.parameters()) + list(model.F.parameters())
@@ -368,13 +398,18 @@ def train(model: CycleGAN, data, *, steps: int | None = None, max_seconds: float
     keyword arguments are those of every family (:func:`minigen.gan.train`,
     :mod:`minigen.training`): ``seed`` seeds the batches and the history buffers; ``resume``
     restores the buffers too. Returns the history, one entry per step for ``step``, ``time`` and
-    each loss of :func:`train_step`; the four networks are left in eval mode.
+    each loss of :func:`train_step`; the four networks are left in eval mode. Both image sets are
+    checked once, before any work (at least one image each, values in [0, 1]; NaN is reported as
+    NaN in the data, not as a divergence); NumPy arrays and float64/float16 are converted.
     """
+    check_instance(model, CycleGAN, "model", "from minigen.cyclegan.build")
     if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError("data must be a pair (x_data, y_data) of unpaired images, e.g. "
-                        "minigen.data.stroke_domains().")
+        raise InputTypeError("data must be a pair (x_data, y_data) of unpaired images, e.g. "
+                             "minigen.data.stroke_domains().")
     c = model.config
-    x_data, y_data = check_images(data[0], "x_data"), check_images(data[1], "y_data")
+    dtype = model_dtype(model)
+    x_data = check_images(data[0], "x_data", dtype=dtype)
+    y_data = check_images(data[1], "y_data", dtype=dtype)
     place(model, device)
     optimizers = make_optimizers(model)
     run = Run("cyclegan", model, optimizers, steps=steps, max_seconds=max_seconds,
@@ -399,13 +434,18 @@ def translate(generator: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -
     eval mode (the module is left in eval mode).
 
     Runs on the device of the generator's parameters (the CPU for a module without any) and
-    returns a CPU tensor.
+    returns a CPU tensor. ``x``: at least one image ``(B, 1, H, W)`` with values in [0, 1],
+    checked (other ranges such as [0, 255] or [-1, 1] are refused); a NumPy array or
+    float64/float16 is converted to the generator's dtype (float32). ``batch_size`` >= 1.
     """
+    check_instance(generator, nn.Module, "generator", "e.g. model.G or model.F")
+    x = check_images(x, "x", size=None, dtype=model_dtype(generator))
+    batch_size = check_count(batch_size, "batch_size")
     generator.eval()
     param = next(generator.parameters(), None)
     device = param.device if param is not None else x.device
     out = [generator(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
-    return torch.cat(out) if out else x.new_zeros((0, *x.shape[1:]))
+    return torch.cat(out)
 
 
 def evaluate_translation(G: nn.Module, F: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -416,10 +456,17 @@ def evaluate_translation(G: nn.Module, F: nn.Module, x: torch.Tensor, y: torch.T
     that the digit classifier of :mod:`minigen.metrics` reads as the source digit;
     ``pixel_x2y = |G(x) - y|`` and ``pixel_y2x = |F(y) - x|``, the mean absolute error against
     the ground truth; ``cycle_x = |F(G(x)) - x|`` and ``cycle_y = |G(F(y)) - y|``. Passing
-    ``nn.Identity()`` for both gives the identity baseline (output = input).
+    ``nn.Identity()`` for both gives the identity baseline (output = input). ``x``, ``y`` and
+    ``labels`` are checked first: the same number of 28x28 images in [0, 1] and of classes.
     """
     from minigen.metrics import label_preservation, pixel_error
 
+    x, y = check_images(x, "x"), check_images(y, "y")
+    if x.shape != y.shape:
+        raise InputError(f"x and y must be paired images of the same shape (y = T(x) row for row), "
+                         f"got {tuple(x.shape)} and {tuple(y.shape)}.")
+    labels = check_labels(labels, len(x))
+    get_device(device)  # an unknown or missing device is refused before any work
     fake_y, fake_x = translate(G, x), translate(F, y)
     return {
         "label_x2y": label_preservation(fake_y, labels, device=device),

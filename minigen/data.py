@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import math
 import os
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from minigen.checks import (
+    InputError,
+    PathError,
+    check_count,
+    check_generator,
+    check_images,
+    check_labels,
+    check_path,
+    check_points,
+    check_real,
+)
+from minigen.training import check_seed
 from minigen.utils import get_device
 
 __all__ = [
@@ -119,14 +132,14 @@ def digits(split: str = "train", *, device=None) -> tuple[torch.Tensor, torch.Te
         Rows are ordered by class, as in the source file.
     """
     if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}.")
+        raise InputError(f"split must be 'train', 'test' or 'all', got {split!r}.")
+    device = get_device(device)  # before any work: an unavailable device is refused at once
     pixels, labels = _load_digits_arrays()
     if split == "all":
         keep = np.ones(len(labels), dtype=bool)
     else:
         keep = _test_mask() if split == "test" else ~_test_mask()
     images = torch.from_numpy(pixels[keep].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
-    device = get_device(device)
     return images.to(device), torch.from_numpy(labels[keep].copy()).to(device)
 
 
@@ -137,18 +150,24 @@ def per_class_indices(labels: torch.Tensor, per_class: int, *,
     For each class c = 0, 1, ... in turn, the rows with ``labels == c`` are shuffled by
     ``generator`` and the first ``per_class`` kept. The same generator seed draws the same order,
     so the subset for a smaller ``per_class`` is part of the one for a larger. ``labels``:
-    int64 ``(N,)``; returns int64 indices ``(per_class * number of classes,)`` on ``labels``' device.
+    digit classes ``(N,)`` (:func:`minigen.checks.check_labels`: a NumPy array or another integer
+    dtype is converted); ``per_class`` >= 1. Returns int64 indices
+    ``(per_class * number of classes,)`` on ``labels``' device.
     """
-    if labels.dim() != 1 or labels.dtype != torch.int64:
-        raise ValueError(f"labels must be int64 of shape (N,), got {labels.dtype} {tuple(labels.shape)}.")
+    labels = check_labels(labels)
+    per_class = check_count(per_class, "per_class")
+    generator = check_generator(generator)
+    if len(labels) == 0:
+        raise InputError("labels is empty: there are no examples to choose from.")
     cpu = labels.cpu()
     rows = []
-    for c in range(int(cpu.max()) + 1 if len(cpu) else 0):
+    for c in range(int(cpu.max()) + 1):
         of_c = torch.nonzero(cpu == c).flatten()
         if len(of_c) < per_class:
-            raise ValueError(f"class {c} has {len(of_c)} examples, fewer than per_class={per_class}.")
+            raise InputError(f"class {c} has {len(of_c)} examples, fewer than per_class={per_class}: "
+                             f"pass per_class <= {len(of_c)}, or labels with more of class {c}.")
         rows.append(of_c[torch.randperm(len(of_c), generator=generator)[:per_class]])
-    return torch.cat(rows).to(labels.device) if rows else cpu.new_empty(0)
+    return torch.cat(rows).to(labels.device)
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,13 +185,22 @@ class GaussianMixture2D:
     means: torch.Tensor
     std: float
 
+    def __post_init__(self):
+        means = self.means
+        if not isinstance(means, torch.Tensor) or not means.is_floating_point() or means.dim() != 2 \
+                or means.shape[1] != 2 or len(means) == 0 or not torch.isfinite(means).all():
+            raise InputError(f"means must be a finite float tensor of shape (K, 2) with K >= 1, got "
+                             f"{type(means).__name__} {tuple(getattr(means, 'shape', ()))}.")
+        check_real(self.std, "std", above=0)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``n`` points, float32 ``(n, 2)``: a uniform component, then Gaussian noise.
 
         The numbers are drawn, and the points returned, on the device of ``generator`` (the CPU
-        without one): the generator decides where, so one seed gives one set of points."""
-        if n < 0:
-            raise ValueError(f"n must be non-negative, got {n}.")
+        without one): the generator decides where, so one seed gives one set of points.
+        ``n`` >= 1."""
+        n = check_count(n, "n")
+        generator = check_generator(generator)
         where = generator.device if generator is not None else torch.device("cpu")
         dtype = torch.float64 if where.type == "cpu" else torch.float32  # MPS has no float64
         k = torch.randint(len(self.means), (n,), generator=generator, device=where)
@@ -180,10 +208,9 @@ class GaussianMixture2D:
         return (self.means.to(where, dtype)[k] + self.std * noise).float()
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Log density ``log p(x)`` of points ``x`` of shape ``(n, 2)``; returns ``(n,)`` float64."""
-        x = torch.as_tensor(x, dtype=torch.float64)
-        if x.dim() != 2 or x.shape[1] != 2:
-            raise ValueError(f"x must have shape (n, 2), got {tuple(x.shape)}.")
+        """Log density ``log p(x)`` of finite points ``x`` of shape ``(n, 2)`` (a NumPy array is
+        converted); returns ``(n,)`` float64."""
+        x = check_points(x, "x", allow_empty=True, dtype=torch.float64)
         sq = ((x[:, None, :] - self.means.to(x.device)[None]) ** 2).sum(-1)  # (n, K)
         log_comp = -sq / (2 * self.std**2) - math.log(2 * math.pi * self.std**2)
         return torch.logsumexp(log_comp, dim=1) - math.log(len(self.means))
@@ -195,12 +222,14 @@ class GaussianMixture2D:
 
 def ring8(radius: float = 2.0, std: float = 0.05) -> GaussianMixture2D:
     """Eight Gaussians evenly spaced on a circle (Metz et al. 2017), the mode-collapse benchmark."""
+    radius = check_real(radius, "radius", above=0)
     angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
     return GaussianMixture2D(torch.stack([radius * angles.cos(), radius * angles.sin()], 1), std)
 
 
 def grid25(spacing: float = 2.0, std: float = 0.05) -> GaussianMixture2D:
     """A 5x5 grid of Gaussians centred on the origin, ``spacing`` apart."""
+    spacing = check_real(spacing, "spacing", above=0)
     ticks = (torch.arange(5, dtype=torch.float64) - 2) * spacing
     gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
     return GaussianMixture2D(torch.stack([gx.flatten(), gy.flatten()], 1), std)
@@ -210,8 +239,10 @@ def two_moons(n: int, generator: torch.Generator | None = None, noise: float = 0
     """Two interleaved half circles (float32 ``(n, 2)``), centred and scaled to about [-2, 2].
 
     Its density has no closed form, which is why it has no ``log_prob``. Drawn on the CPU from
-    ``generator`` (a CPU generator) and returned there.
+    ``generator`` (a CPU generator) and returned there. ``n`` >= 1, ``noise`` >= 0.
     """
+    n, generator = check_count(n, "n"), check_generator(generator)
+    noise = check_real(noise, "noise", minimum=0)
     upper = torch.rand(n, generator=generator) < 0.5
     t = torch.rand(n, generator=generator) * math.pi
     x = torch.where(upper, t.cos(), 1 - t.cos())
@@ -231,20 +262,33 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (the format of the original MNIST files), gzipped or not."""
-    path = Path(path)
+    """Read an IDX file (the format of the original MNIST files), gzipped or not.
+
+    A missing, unreadable, truncated or damaged file raises :class:`minigen.checks.PathError`
+    (an ``OSError`` and a ``ValueError``) naming the file and what to do.
+    """
+    path = check_path(path)
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise PathError(f"{path} {what}: pass the path of an IDX file such as "
+                            "train-images-idx3-ubyte.gz.")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, OSError, zlib.error) as exc:  # a cut-off download, a damaged .gz, no permission
+        raise PathError(f"{path} could not be read ({type(exc).__name__}: {exc}): the file is "
+                            "truncated or damaged, or not readable. Download it again.") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4].hex()}).")
+        raise PathError(f"{path} is not an IDX file (bad magic number {data[:4].hex()}).")
     ndim = data[3]
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[data[2]])
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(data) != expected:
-        raise ValueError(f"{path} is truncated or corrupt: {len(data)} bytes, expected {expected}.")
+        raise PathError(f"{path} is truncated or corrupt: {len(data)} bytes, expected {expected}. "
+                            "Download it again.")
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
 
@@ -265,30 +309,49 @@ def mnist(split: str = "train", *, root: str | os.PathLike | None = None, kind: 
     ``download=True``, downloads them through torchvision (needs torchvision and the internet).
     Offline, use :func:`digits` instead.
 
-    Returns ``(images, labels)`` in the same format as :func:`digits`.
+    Returns ``(images, labels)`` in the same format as :func:`digits`. The image file must hold
+    8-bit pixels (uint8, as the original files do) and the labels classes 0..9; other files are
+    refused with :class:`minigen.checks.PathError`.
     """
     if split not in _IDX_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+        raise InputError(f"split must be 'train' or 'test', got {split!r}.")
     if kind not in ("mnist", "fashion"):
-        raise ValueError(f"kind must be 'mnist' or 'fashion', got {kind!r}.")
-    root = Path(root if root is not None else Path.home() / ".cache" / "minigen" / kind)
+        raise InputError(f"kind must be 'mnist' or 'fashion', got {kind!r}.")
+    if not isinstance(download, bool):
+        raise InputError(f"download must be True or False, got {download!r}.")
+    device = get_device(device)  # before any work
+    root = check_path(root, "root") if root is not None else Path.home() / ".cache" / "minigen" / kind
+    if root.exists() and not root.is_dir():
+        raise PathError(f"root={root} is a file; pass the folder that holds the IDX files.")
     files = [_find_idx(root, stem) for stem in _IDX_FILES[split]]
     if None in files and download:
         _download_with_torchvision(root, kind)
         files = [_find_idx(root, stem) for stem in _IDX_FILES[split]]
     if None in files:
-        raise FileNotFoundError(
+        raise _MissingData(
             f"Full {kind} ({split}) was not found in {root}. Either put the IDX files "
             f"{' and '.join(_IDX_FILES[split])} (optionally .gz) there, or call with "
             "download=True on a machine with internet and torchvision installed, or use the "
             "bundled offline subset minigen.data.digits()."
         )
     images, labels = read_idx(files[0]), read_idx(files[1])
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
-        raise ValueError(f"IDX files in {root} do not hold 28x28 images with one label each.")
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.ndim != 1 \
+            or len(images) != len(labels):
+        raise PathError(f"IDX files in {root} do not hold 28x28 images with one label each "
+                            f"(images {images.shape}, labels {labels.shape}).")
+    if images.dtype != np.uint8:
+        raise PathError(f"{files[0]} holds {images.dtype} values, not 8-bit pixels 0..255 as "
+                            "the MNIST image files do: it is not an MNIST image file.")
+    try:
+        y = check_labels(torch.from_numpy(labels.astype(np.int64)), len(images))
+    except InputError as exc:
+        raise PathError(f"{files[1]} is not an MNIST label file: {exc}") from None
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
-    device = get_device(device)
-    return x.to(device), torch.from_numpy(labels.astype(np.int64)).to(device)
+    return x.to(device), y.to(device)
+
+
+class _MissingData(PathError, FileNotFoundError):
+    """The IDX files are not where :func:`mnist` looked (also a ``FileNotFoundError``)."""
 
 
 def _download_with_torchvision(root: Path, kind: str) -> None:
@@ -320,9 +383,11 @@ def thick_strokes(x: torch.Tensor) -> torch.Tensor:
     """The known translation T from domain X to domain Y: a 3x3 grey-level dilation.
 
     Each output pixel is the maximum of its 3x3 neighbourhood, so every stroke grows by one
-    pixel on each side: a change of shape, not of colour. ``x`` is ``(N, 1, H, W)`` in [0, 1];
-    the result has the same shape and range.
+    pixel on each side: a change of shape, not of colour. ``x`` is ``(N, 1, H, W)`` in [0, 1]
+    (checked; a NumPy array or float64/float16 is converted to float32); the result is float32 of
+    the same shape and range.
     """
+    x = check_images(x, "x", size=None, dtype=torch.float32)
     return torch.nn.functional.max_pool2d(x, 3, stride=1, padding=1)
 
 
@@ -338,6 +403,7 @@ def stroke_domains(*, seed: int = 0, device=None) -> tuple[torch.Tensor, torch.T
     Returns:
         ``(x, y)``: two float32 tensors ``(2000, 1, 28, 28)`` in [0, 1].
     """
+    seed, device = check_seed(seed), get_device(device)  # before any work
     images, labels = digits("train", device="cpu")
     gen = torch.Generator().manual_seed(seed)
     half_x, half_y = [], []
@@ -349,7 +415,6 @@ def stroke_domains(*, seed: int = 0, device=None) -> tuple[torch.Tensor, torch.T
     idx_x, idx_y = torch.cat(half_x), torch.cat(half_y)
     idx_x = idx_x[torch.randperm(len(idx_x), generator=gen)]
     idx_y = idx_y[torch.randperm(len(idx_y), generator=gen)]
-    device = get_device(device)
     return images[idx_x].to(device), thick_strokes(images[idx_y]).to(device)
 
 

@@ -9,7 +9,10 @@ losses are computed from ``t`` with ``logsigmoid``, which never overflows (``log
 two steps gives ``-inf`` once ``sigmoid(t)`` rounds to 0). The least-squares losses (Mao et al.
 2017) use the same raw output ``t`` as a score, without any sigmoid.
 
-Every loss averages over all elements of its inputs: "E" below is the mean over the batch.
+Every loss averages over all elements of its inputs: "E" below is the mean over the batch; an
+empty input, whose mean would be NaN, is refused. The networks check each batch they are given
+(type, shape, dtype: :func:`minigen.checks.check_batch`) and convert float64/float16 input to
+their own dtype (float32); :func:`train` checks the data once, values included.
 """
 from __future__ import annotations
 
@@ -20,7 +23,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from minigen import checkpoint as _checkpoint
-from minigen.training import Batches, Run, place, seeded
+from minigen.checks import (
+    InputError,
+    InputTypeError,
+    check_batch,
+    check_config,
+    check_count,
+    check_generator,
+    check_images,
+    check_instance,
+    check_nonempty,
+    check_points,
+    check_real,
+    model_dtype,
+)
+from minigen.training import Batches, Run, check_seed, place, seeded
+from minigen.utils import get_device
 
 __all__ = [
     "value_function",
@@ -66,6 +84,7 @@ def value_function(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     Returns:
         A scalar, at most 0; ``-2 ln 2`` when every logit is 0 (sigma(D) = 1/2 everywhere).
     """
+    check_nonempty(d_real=d_real, d_fake=d_fake)
     return F.logsigmoid(d_real).mean() + F.logsigmoid(-d_fake).mean()
 
 
@@ -95,6 +114,7 @@ def generator_loss_minimax(d_fake: torch.Tensor) -> torch.Tensor:
     Returns:
         A scalar, at most 0 (mean over the elements); ``-ln 2`` at all-zero logits.
     """
+    check_nonempty(d_fake=d_fake)
     return F.logsigmoid(-d_fake).mean()
 
 
@@ -111,6 +131,7 @@ def generator_loss_nonsaturating(d_fake: torch.Tensor) -> torch.Tensor:
     Returns:
         A scalar, at least 0 (mean over the elements); ``ln 2`` at all-zero logits.
     """
+    check_nonempty(d_fake=d_fake)
     return -F.logsigmoid(d_fake).mean()
 
 
@@ -126,6 +147,7 @@ def lsgan_discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torc
     Returns:
         A scalar: each expectation is the mean over all elements; ``1/2`` at all-zero outputs.
     """
+    check_nonempty(d_real=d_real, d_fake=d_fake)
     return 0.5 * ((d_real - 1) ** 2).mean() + 0.5 * (d_fake**2).mean()
 
 
@@ -135,6 +157,7 @@ def lsgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
     ``d_fake`` holds raw discriminator outputs on generated images (any shape); the mean is over
     all elements. Returns a scalar, ``1/2`` at all-zero outputs.
     """
+    check_nonempty(d_fake=d_fake)
     return 0.5 * ((d_fake - 1) ** 2).mean()
 
 
@@ -149,11 +172,12 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tens
         ``sigma(D*)`` at those points, a probability (not a logit). Where both densities are 0 it
         is undefined and returned as NaN.
     """
+    check_nonempty(p_data=p_data, p_g=p_g)
     if p_data.shape != p_g.shape:
-        raise ValueError(f"p_data and p_g must have the same shape, got {tuple(p_data.shape)} "
+        raise InputError(f"p_data and p_g must have the same shape, got {tuple(p_data.shape)} "
                          f"and {tuple(p_g.shape)}.")
     if (p_data < 0).any() or (p_g < 0).any():
-        raise ValueError("densities must be non-negative; pass p(x), not log p(x).")
+        raise InputError("densities must be non-negative; pass p(x), not log p(x).")
     return p_data / (p_data + p_g)
 
 
@@ -171,7 +195,15 @@ def r1_penalty(d_real: torch.Tensor, x: torch.Tensor, gamma: float) -> torch.Ten
         A scalar that D's loss adds; its graph is kept (``create_graph``) so that D can be
         trained through it.
     """
-    (grad,) = torch.autograd.grad(d_real.sum(), x, create_graph=True)
+    check_nonempty(d_real=d_real, x=x)
+    if not x.requires_grad:
+        raise InputError("x does not require a gradient: call x.requires_grad_(True) before "
+                         "computing d_real = D(x), so that dD/dx exists.")
+    try:
+        (grad,) = torch.autograd.grad(d_real.sum(), x, create_graph=True)
+    except RuntimeError as exc:  # d_real was not computed from this x, or without a graph
+        raise InputError(f"d_real must be computed from x, with gradients on (not under "
+                         f"torch.no_grad), as d_real = D(x); autograd says: {exc}") from None
     return gamma / 2 * grad.pow(2).flatten(1).sum(1).mean()
 
 
@@ -199,7 +231,7 @@ class MLPGenerator(nn.Module):
         self.z_dim = z_dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+        return self.net(check_batch(z, "z", tail=(self.z_dim,), dtype=self.net[0].weight.dtype))
 
 
 class MLPDiscriminator(nn.Module):
@@ -212,8 +244,10 @@ class MLPDiscriminator(nn.Module):
             layers += [nn.Linear(d, width), nn.LeakyReLU(0.2)]
             d = width
         self.net = nn.Sequential(*layers, nn.Linear(d, 1))
+        self.x_dim = x_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_batch(x, "x", tail=(self.x_dim,), dtype=self.net[0].weight.dtype)
         return self.net(x).squeeze(1)
 
 
@@ -235,6 +269,9 @@ class ConvGenerator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        # batch norm in training mode needs two examples to estimate a spread
+        z = check_batch(z, "z", tail=(self.z_dim,), dtype=self.fc[0].weight.dtype,
+                        min_batch=2 if self.training else 1)
         h = self.fc(z)
         return self.net(h.view(len(z), -1, 7, 7))
 
@@ -251,6 +288,7 @@ class ConvDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_batch(x, "x", tail=(1, 28, 28), dtype=self.net[0].weight.dtype)
         return self.net(x).squeeze(1)
 
 
@@ -295,12 +333,18 @@ class GANConfig:
     def __post_init__(self):
         _checkpoint.make_plain(self)
         if self.net not in ("conv", "mlp"):
-            raise ValueError(f"net must be 'conv' or 'mlp', got {self.net!r}.")
+            raise InputError(f"net must be 'conv' or 'mlp', got {self.net!r}.")
         if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}.")
-        if self.d_steps < 1 or self.batch_size < 2:
-            raise ValueError(f"d_steps must be >= 1 and batch_size >= 2 (batch norm needs two "
-                             f"examples), got d_steps={self.d_steps}, batch_size={self.batch_size}.")
+            raise InputError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}.")
+        check_config(self, counts=("z_dim", "width", "x_dim", "d_steps", "steps"), naturals=("depth",),
+                     nonnegatives=("lr_g", "lr_d", "r1"))
+        if check_count(self.batch_size, "GANConfig.batch_size", minimum=-2**62) < 2:  # type first
+            raise InputError(f"GANConfig.batch_size must be >= 2 (batch norm needs two examples "
+                             f"to estimate a spread), got {self.batch_size}.")
+        if not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2:
+            raise InputError(f"GANConfig.betas must be a pair (beta1, beta2), got {self.betas!r}.")
+        for b in self.betas:
+            check_real(b, "GANConfig.betas[i]", minimum=0, below=1)
 
 
 # The chapter's defaults, chosen with benchmarks/bench_gan.py. R1 on real digits (gamma = 1) made
@@ -331,6 +375,9 @@ def build(config: GANConfig = DIGITS, *, seed: int = 0, device=None) -> GAN:
     The weights come from ``seed`` alone, the same on every device (:func:`minigen.training.seeded`);
     the conv networks get the DCGAN initialisation, :func:`dcgan_init`.
     """
+    check_instance(config, GANConfig, "config", "e.g. minigen.gan.DIGITS or GANConfig(...)")
+    seed, device = check_seed(seed), get_device(device)
+
     def make():
         model = GAN(config)
         return model.apply(dcgan_init) if config.net == "conv" else model
@@ -339,6 +386,7 @@ def build(config: GANConfig = DIGITS, *, seed: int = 0, device=None) -> GAN:
 
 def make_optimizers(model: GAN) -> dict:
     """One Adam optimiser per network: ``{"G": ..., "D": ...}``, with the model's settings."""
+    check_instance(model, GAN, "model", "from minigen.gan.build")
     c = model.config
     return {"G": torch.optim.Adam(model.G.parameters(), lr=c.lr_g, betas=tuple(c.betas)),
             "D": torch.optim.Adam(model.D.parameters(), lr=c.lr_d, betas=tuple(c.betas))}
@@ -360,6 +408,7 @@ def train_step(model: GAN, real, optimizers: dict, *, generator: torch.Generator
         penalty added to it), ``loss_G``, and ``D_real``/``D_fake``, the mean raw output of D on
         the real and generated data of the last D update (a logit; a score under least squares).
     """
+    real = _check_step(model, real, optimizers)  # types, not values: this runs every step
     c, G, D = model.config, model.G, model.D
     default_D, default_G = LOSSES[c.loss]
     loss_D, loss_G = loss_D or default_D, loss_G or default_G
@@ -388,6 +437,47 @@ def train_step(model: GAN, real, optimizers: dict, *, generator: torch.Generator
             "D_real": d_real.detach().mean(), "D_fake": d_fake.detach().mean()}
 
 
+def _check_step(model, real, optimizers):
+    """Check the arguments of :func:`train_step` (no device sync); returns ``real`` wrapped so
+    that what it returns is checked to be a tensor (the networks check its shape and dtype)."""
+    check_instance(model, GAN, "model", "from minigen.gan.build")
+    if not callable(real):
+        raise InputTypeError(f"real must be a function of no argument that returns the next real "
+                             f"batch, got {type(real).__name__}; for a tensor x of data, pass "
+                             "`lambda: x` (or train(model, x) to shuffle it into batches).")
+    if not isinstance(optimizers, dict) or not {"G", "D"} <= set(optimizers):
+        raise InputTypeError("optimizers must be the dict {'G': ..., 'D': ...} of "
+                             "minigen.gan.make_optimizers(model).")
+
+    def checked_real():
+        x = real()
+        if not isinstance(x, torch.Tensor):
+            raise InputTypeError(f"real() must return a torch.Tensor batch, got {type(x).__name__}.")
+        return x
+    return checked_real
+
+
+def _real_data(model: GAN, real):
+    """``real`` checked once, values included: a tensor (or NumPy array) of data, converted to
+    the model's dtype, or a sampler ``real(n, generator)``."""
+    c = model.config
+    if isinstance(real, (tuple, list)):
+        raise InputTypeError(f"real must be a tensor of data or a sampler, got a {type(real).__name__}; "
+                             "for (images, labels) from minigen.data.digits pass the images alone, "
+                             "e.g. digits('train')[0].")
+    if callable(real) and not isinstance(real, torch.Tensor):
+        return real
+    dtype = model_dtype(model)
+    if c.net == "conv":  # (N, 1, 28, 28) in [0, 1], like minigen.data.digits
+        real = check_images(real, "real images", dtype=dtype)
+    else:
+        real = check_points(real, "real points", dim=c.x_dim, dtype=dtype)
+    if c.net == "conv" and len(real) < 2:
+        raise InputError(f"real images must hold at least 2 images (batch norm needs two examples "
+                         f"to estimate a spread), got {len(real)}.")
+    return real
+
+
 def train(model: GAN, real, *, steps: int | None = None, max_seconds: float | None = None,
           seed: int = 0, device=None, checkpoint=None, checkpoint_every: int = 500, resume=None,
           progress: bool | None = None, loss_D=None, loss_G=None) -> dict:
@@ -411,11 +501,13 @@ def train(model: GAN, real, *, steps: int | None = None, max_seconds: float | No
 
     Returns the history: per step, ``step``, ``time`` (seconds), and the values of
     :func:`train_step`, as plain numbers. The model is left in eval mode.
-    """
-    from minigen.utils import check_images
 
-    if model.config.net == "conv" and isinstance(real, torch.Tensor):
-        check_images(real, "real images")  # (N, 1, 28, 28) in [0, 1], like minigen.data.digits
+    Data given as a tensor are checked once, before any work (finite, in [0, 1] for images; NaN
+    is reported as NaN in the data, not as a divergence); a NumPy array is converted to a tensor
+    and float64/float16 to the model's dtype (float32).
+    """
+    check_instance(model, GAN, "model", "from minigen.gan.build")
+    real = _real_data(model, real)
     place(model, device)
     optimizers = make_optimizers(model)
     c = model.config
@@ -445,13 +537,17 @@ def sample(model: GAN, n: int, *, generator: torch.Generator | None = None,
 
     ``z`` is drawn on the CPU from ``generator`` (if given), so the same generator seed gives
     the same samples on every device. Images from the conv generator are in [0, 1].
+    ``n`` and ``batch_size`` are whole numbers >= 1.
     """
+    check_instance(model, GAN, "model", "from minigen.gan.build")
+    n, batch_size = check_count(n, "n"), check_count(batch_size, "batch_size")
+    generator = check_generator(generator)
     G = model.G
     device = next(G.parameters()).device
     was_training = G.training
     G.eval()
     z = torch.randn(n, G.z_dim, generator=generator)
-    out = torch.cat([G(zb.to(device)) for zb in z.split(batch_size)]) if n else G(z.to(device))
+    out = torch.cat([G(zb.to(device)) for zb in z.split(batch_size)])
     G.train(was_training)
     return out
 

@@ -17,7 +17,9 @@ Its numbers are on a different scale and must never be compared with published F
 VAE likelihood bounds (negative ELBO, IWAE) live in :mod:`minigen.vae`.
 
 Images are float tensors ``(N, 1, 28, 28)`` with values in [0, 1], as :mod:`minigen.data` makes
-them. Metrics are computed in float64 on the CPU from features computed on ``device``.
+them; every function checks them (:func:`minigen.checks.check_images`: at least one image,
+finite, in range) and converts a NumPy array to a tensor and float64/float16 to float32. Metrics
+are computed in float64 on the CPU from features computed on ``device``.
 """
 from __future__ import annotations
 
@@ -28,8 +30,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from minigen.checks import (
+    InputError,
+    InputTypeError,
+    as_tensor,
+    check_count,
+    check_generator,
+    check_images,
+    check_labels,
+    check_real,
+)
 from minigen.data import digits
-from minigen.utils import check_images, get_device
+from minigen.training import check_seed
+from minigen.utils import get_device
 
 __all__ = [
     "DigitClassifier",
@@ -121,16 +134,16 @@ def load_classifier(device=None) -> DigitClassifier:
 
 
 @torch.no_grad()
-def _run_classifier(images, device, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _run_classifier(images, device, batch_size: int, name: str = "images",
+                    allow_empty: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Features ``(N, 64)`` and logits ``(N, 10)`` as float32 CPU tensors, in batches."""
-    images = check_images(images, "images")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}.")
+    images = check_images(images, name, dtype=torch.float32, allow_empty=allow_empty)
+    batch_size = check_count(batch_size, "batch_size")
     model = load_classifier(device)
     dev = next(model.parameters()).device
     feats, logits = [], []
     for i in range(0, len(images), batch_size):
-        h = model.features(images[i:i + batch_size].to(dev, torch.float32))
+        h = model.features(images[i:i + batch_size].to(dev))
         feats.append(h.cpu())
         logits.append(model.fc2(h).cpu())
     if not feats:
@@ -142,6 +155,7 @@ def features(images, *, device=None, batch_size: int = 500) -> torch.Tensor:
     """Classifier features ``(N, 64)`` (float32, on the CPU) of images ``(N, 1, 28, 28)`` in [0, 1].
 
     ``images`` may live on any device; they are moved to ``device`` batch by batch.
+    ``batch_size`` >= 1.
     """
     return _run_classifier(images, device, batch_size)[0]
 
@@ -161,13 +175,20 @@ def reference_features(device=None) -> torch.Tensor:
 # Distances between two sets of features
 # --------------------------------------------------------------------------------------------
 def _as_features(x, name: str) -> torch.Tensor:
-    x = torch.as_tensor(x)
+    try:
+        x = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError):
+        raise InputTypeError(f"{name} must be a 2-D feature matrix (N, F) of numbers, got "
+                             f"{type(x).__name__}.") from None
+    if x.is_complex():
+        raise InputTypeError(f"{name} must hold real numbers, got dtype {x.dtype}.")
     if x.dim() != 2:
-        raise ValueError(f"{name} must be a 2-D feature matrix (N, F), got shape {tuple(x.shape)}.")
+        raise InputError(f"{name} must be a 2-D feature matrix (N, F), got shape {tuple(x.shape)}.")
     if not torch.is_floating_point(x):
         x = x.double()
     if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or infinite values.")
+        raise InputError(f"{name} contains NaN or infinite values: compute the features of finite "
+                         "images (minigen.metrics.features checks them).")
     return x.detach().to("cpu", torch.float64)
 
 
@@ -253,14 +274,18 @@ def kid(feat_a, feat_b, *, subsets: int = 100, subset_size: int | None = None,
     """
     a, b = _as_features(feat_a, "feat_a"), _as_features(feat_b, "feat_b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}.")
+        raise InputError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}.")
+    subsets = check_count(subsets, "subsets", minimum=-2**62)  # the type; the range below
+    if subset_size is not None:
+        check_count(subset_size, "subset_size", minimum=-2**62)
+    generator = check_generator(generator)
     n = min(len(a), len(b))
     m = min(n // 2, 1000) if subset_size is None else int(subset_size)
     if not 2 <= m < n:
-        raise ValueError(f"subset_size must be in [2, {n}) (smaller than the smaller set, so "
+        raise InputError(f"subset_size must be in [2, {n}) (smaller than the smaller set, so "
                          f"that subsets differ); got {m}. Both sets need at least 4 rows.")
     if subsets < 2:
-        raise ValueError(f"subsets must be at least 2 to estimate a spread, got {subsets}.")
+        raise InputError(f"subsets must be at least 2 to estimate a spread, got {subsets}.")
     s_a = _random_subsets(subsets, len(a), m, generator)
     s_b = _random_subsets(subsets, len(b), m, generator)
     diag_a, diag_b = ((a * a).sum(1) / a.shape[1] + 1) ** 3, ((b * b).sum(1) / b.shape[1] + 1) ** 3
@@ -282,10 +307,11 @@ def precision_recall(real_feat, fake_feat, *, k: int = 3) -> tuple[float, float]
     Returns ``(precision, recall)``, each in [0, 1]. Both sets need more than ``k`` rows.
     """
     real, fake = _as_features(real_feat, "real_feat"), _as_features(fake_feat, "fake_feat")
+    k = check_count(k, "k", minimum=-2**62)  # the type; the range below
     if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"feature dimensions differ: {real.shape[1]} vs {fake.shape[1]}.")
+        raise InputError(f"feature dimensions differ: {real.shape[1]} vs {fake.shape[1]}.")
     if k < 1 or len(real) <= k or len(fake) <= k:
-        raise ValueError(f"need k >= 1 and more than k rows in each set; got k={k}, "
+        raise InputError(f"need k >= 1 and more than k rows in each set; got k={k}, "
                          f"{len(real)} real and {len(fake)} fake rows.")
 
     def radii(x):  # distance to the k-th nearest neighbour: the (k+1)-th smallest, after x itself
@@ -302,7 +328,7 @@ def precision_recall(real_feat, fake_feat, *, k: int = 3) -> tuple[float, float]
 # --------------------------------------------------------------------------------------------
 def _coverage_from_logits(logits: torch.Tensor) -> dict:
     if len(logits) == 0:
-        raise ValueError("images is empty: class coverage needs at least one image.")
+        raise InputError("images is empty: class coverage needs at least one image.")
     probs = logits.double().softmax(dim=1)
     share = torch.bincount(probs.argmax(dim=1), minlength=10).double() / len(probs)
     nonzero = share[share > 0]
@@ -343,8 +369,14 @@ def evaluate_images(generated, reference=None, *, device=None, kid_subsets: int 
     same on every call. ``generated`` needs at least 4 images; use 1,000 for figures comparable
     with the book's reference table (the metrics depend on the sample size).
     """
-    feat_gen, logits = _run_classifier(generated, device, 500)
-    feat_ref = reference_features(device) if reference is None else features(reference, device=device)
+    seed, kid_subsets = check_seed(seed), check_count(kid_subsets, "kid_subsets", minimum=2)
+    feat_gen, logits = _run_classifier(generated, device, 500, "generated")
+    feat_ref = (reference_features(device) if reference is None
+                else _run_classifier(reference, device, 500, "reference")[0])
+    for name, feat in (("generated", feat_gen), ("reference", feat_ref)):
+        if len(feat) < 4:
+            raise InputError(f"{name} holds {len(feat)} image(s); evaluate_images needs at least 4 "
+                             "(KID compares random subsets), and 1,000 for the book's reference table.")
     kid_mean, kid_se = kid(feat_gen, feat_ref, subsets=kid_subsets,
                            generator=torch.Generator().manual_seed(seed))
     precision, recall = precision_recall(feat_ref, feat_gen, k=3)
@@ -366,11 +398,24 @@ def mode_coverage(samples, mixture, *, n_std: float = 3.0, min_share: float = 0.
 
     Returns a dict: ``modes_covered`` (int), ``n_modes`` (K), ``high_quality`` (the fraction of
     all samples that are high quality), ``counts`` (high-quality samples per mode, a list of K
-    ints) and ``min_count`` (the threshold used).
+    ints) and ``min_count`` (the threshold used). NaN or infinite samples are refused.
     """
-    x = torch.as_tensor(samples).detach().to("cpu", torch.float64)
+    try:  # a tensor, a NumPy array or a list of pairs
+        x = torch.as_tensor(samples)
+    except (TypeError, ValueError, RuntimeError):
+        raise InputTypeError(f"samples must be points (N, 2): a tensor, array or list of numbers, got "
+                             f"{type(samples).__name__}.") from None
     if x.dim() != 2 or x.shape[1] != 2 or len(x) == 0:
-        raise ValueError(f"samples must have shape (N, 2) with N >= 1, got {tuple(x.shape)}.")
+        raise InputError(f"samples must have shape (N, 2) with N >= 1, got {tuple(x.shape)}.")
+    if not torch.isfinite(x).all():
+        raise InputError("samples contain NaN or infinite values: a diverged generator? Check "
+                         "the training history; mode coverage of such samples is undefined.")
+    if not hasattr(mixture, "means") or not hasattr(mixture, "std"):
+        raise InputTypeError(f"mixture must be a GaussianMixture2D such as minigen.data.ring8(), got "
+                             f"{type(mixture).__name__}.")
+    n_std = check_real(n_std, "n_std", above=0)
+    min_share = check_real(min_share, "min_share", minimum=0)
+    x = x.detach().to("cpu", torch.float64)
     means = mixture.means.detach().to("cpu", torch.float64)
     dist, nearest = torch.cdist(x, means).min(dim=1)
     good = dist <= n_std * mixture.std
@@ -383,14 +428,18 @@ def mode_coverage(samples, mixture, *, n_std: float = 3.0, min_share: float = 0.
 
 def label_preservation(translated, source_labels, *, device=None) -> float:
     """Share of ``translated`` images ``(N, 1, 28, 28)`` that the classifier still reads as the
-    label of their source image (``source_labels``: ints ``(N,)``). 1.0 = every digit kept."""
-    labels = torch.as_tensor(source_labels).cpu()
-    if labels.dim() != 1 or labels.dtype.is_floating_point or len(labels) != len(translated):
-        raise ValueError(f"source_labels must be integer labels of shape ({len(translated)},), "
+    label of their source image (``source_labels``: digit classes 0..9, ``(N,)``, a NumPy array
+    or another integer dtype is converted). 1.0 = every digit kept."""
+    translated = check_images(translated, "translated", allow_empty=True)
+    labels = as_tensor(source_labels, "source_labels")
+    if labels.dim() != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool \
+            or len(labels) != len(translated):
+        raise InputError(f"source_labels must be integer labels of shape ({len(translated)},), "
                          f"got dtype {labels.dtype} and shape {tuple(labels.shape)}.")
-    logits = _run_classifier(translated, device, 500)[1]
-    if len(logits) == 0:
-        raise ValueError("translated is empty.")
+    if len(translated) == 0:
+        raise InputError("translated is empty.")
+    labels = check_labels(labels, name="source_labels").cpu()  # classes 0..9
+    logits = _run_classifier(translated, device, 500, "translated")[1]
     return float((logits.argmax(dim=1) == labels).double().mean())
 
 
@@ -400,7 +449,7 @@ def pixel_error(images, target) -> float:
     x = check_images(images, "images").detach()
     y = check_images(target, "target").detach()
     if x.shape != y.shape:
-        raise ValueError(f"images and target must have the same shape, got {tuple(x.shape)} "
+        raise InputError(f"images and target must have the same shape, got {tuple(x.shape)} "
                          f"and {tuple(y.shape)}.")
     return float((x.double() - y.double().to(x.device)).abs().mean())
 
@@ -410,10 +459,14 @@ def grey_share(images, *, ink: float = 0.1, solid: float = 0.9) -> float:
 
     A blur measure with no classifier in it: real MNIST strokes are mostly solid, so their grey
     share is about one half; a decoder mean that averages plausible digits (chapter "VAEs") has
-    grey edges around every stroke and a larger share. ``images``: ``(N, 1, 28, 28)`` in [0, 1].
+    grey edges around every stroke and a larger share. ``images``: ``(N, 1, 28, 28)`` in [0, 1];
+    ``0 <= ink < solid <= 1``.
     """
     x = check_images(images, "images").detach()
+    ink, solid = check_real(ink, "ink", minimum=0, below=1), check_real(solid, "solid", maximum=1)
+    if not ink < solid:
+        raise InputError(f"ink must be below solid, got ink={ink:g} and solid={solid:g}.")
     inked = x > ink
     if not inked.any():
-        raise ValueError(f"images have no pixel above ink={ink:g}: the grey share is undefined.")
+        raise InputError(f"images have no pixel above ink={ink:g}: the grey share is undefined.")
     return ((x < solid) & inked).sum().item() / inked.sum().item()

@@ -2,7 +2,9 @@
 
 Every function returns a matplotlib ``Figure`` (and draws into ``ax`` when one is given), so a
 notebook can show it and a script can save it. :func:`save_image_grid` writes a PNG with Pillow,
-without matplotlib, for the command line.
+without matplotlib, for the command line. Images are checked as everywhere in minigen
+(:func:`minigen.checks.check_images`: at least one image, finite, in [0, 1]; a NumPy array is
+converted), here with any number of pixels and 1 or 3 channels.
 """
 from __future__ import annotations
 
@@ -12,7 +14,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from minigen.utils import check_images
+from minigen.checks import (
+    InputError,
+    InputTypeError,
+    PathError,
+    check_count,
+    check_images,
+    check_path,
+    check_points,
+    check_real,
+)
 
 __all__ = ["grid_array", "image_grid", "save_image_grid", "plot_history", "scatter_2d"]
 
@@ -27,13 +38,18 @@ def _figure_and_axes(ax, figsize):
 
 
 def grid_array(images, nrow: int | None = None, pad: int = 2, pad_value: float = 0.5) -> np.ndarray:
-    """Tile a batch ``(B, C, H, W)`` in [0, 1] into one ``(rows*H', cols*W')`` (or RGB) array."""
+    """Tile a batch ``(B, C, H, W)`` in [0, 1] into one ``(rows*H', cols*W')`` (or RGB) array.
+
+    ``nrow`` (images per row) >= 1 or ``None`` (a square grid), ``pad`` >= 0 pixels of
+    ``pad_value`` in [0, 1] between the images.
+    """
     images = check_images(images, "images", channels=None, size=None).detach().float().cpu()
     b, c, h, w = images.shape
-    if b == 0:
-        raise ValueError("images is empty: nothing to draw.")
     if c not in (1, 3):
-        raise ValueError(f"images must have 1 or 3 channels, got {c}.")
+        raise InputError(f"images must have 1 or 3 channels, got {c}.")
+    nrow = check_count(nrow, "nrow") if nrow is not None else None
+    pad = check_count(pad, "pad", minimum=0)
+    pad_value = check_real(pad_value, "pad_value", minimum=0, maximum=1)
     ncol = nrow or math.ceil(math.sqrt(b))
     nrows = math.ceil(b / ncol)
     canvas = np.full((c, nrows * (h + pad) + pad, ncol * (w + pad) + pad), pad_value, np.float32)
@@ -49,10 +65,11 @@ def image_grid(images, nrow: int | None = None, *, title: str | None = None, ax=
     """Show a batch of images as a grid; returns the matplotlib ``Figure``.
 
     ``nrow`` is the number of images per row (default: a square grid); ``size`` is the width in
-    inches of one image when a new figure is made.
+    inches of one image when a new figure is made (> 0).
     """
     import matplotlib.pyplot as plt
 
+    size = check_real(size, "size", above=0)
     canvas = grid_array(images, nrow)
     if ax is None:
         per = canvas.shape[1] / (28 + 2)
@@ -67,17 +84,32 @@ def image_grid(images, nrow: int | None = None, *, title: str | None = None, ax=
 
 
 def save_image_grid(images, path, nrow: int | None = None, scale: int = 2) -> Path:
-    """Write a grid of images in [0, 1] to a PNG file with Pillow; returns the path."""
+    """Write a grid of images in [0, 1] to a PNG file with Pillow; returns the path.
+
+    ``path`` must end in an image extension Pillow knows (``.png``; ``.jpg`` ... also work);
+    missing parent folders are made. ``scale`` >= 1 enlarges each pixel. A path that cannot be
+    written raises :class:`minigen.checks.PathError` naming it.
+    """
     from PIL import Image
 
+    path, scale = check_path(path), check_count(scale, "scale")
+    if path.is_dir():
+        raise PathError(f"{path} is a folder: pass the path of a file, e.g. {path / 'grid.png'}.")
+    if path.suffix.lower() not in Image.registered_extensions():
+        Image.init()  # loads every plugin, then knows every extension
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise InputError(f"path must end in an image extension such as .png, got {str(path)!r}.")
     canvas = grid_array(images, nrow)
     pixels = np.clip(np.rint(canvas * 255), 0, 255).astype(np.uint8)
     img = Image.fromarray(pixels)
     if scale != 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(path)
+    except OSError as exc:
+        raise PathError(f"could not write {path}: {exc.strerror or exc}. Choose a path in a "
+                        "folder you can write to.") from None
     return path
 
 
@@ -86,17 +118,32 @@ def plot_history(history: dict, keys=None, *, ax=None, smooth: int = 1, title: s
 
     ``keys`` picks the curves (default: all but ``"step"`` and ``"time"``); the x axis is
     ``history["step"]`` when present. ``smooth`` > 1 applies a running mean of that width.
+    Every curve must hold numbers, as many as ``history["step"]``.
     """
     if not isinstance(history, dict) or not history:
-        raise ValueError("history must be a non-empty dict of lists, as returned by a training loop.")
-    keys = list(keys) if keys is not None else [k for k in history if k not in ("step", "time")]
+        raise InputError("history must be a non-empty dict of lists, as returned by a training loop.")
+    keys = [keys] if isinstance(keys, str) else list(keys) if keys is not None \
+        else [k for k in history if k not in ("step", "time")]
     missing = [k for k in keys if k not in history]
     if missing:
         raise KeyError(f"history has no {missing}; it has {sorted(history)}.")
+    if not keys:
+        raise InputError(f"history has no curve to plot: it has only {sorted(history)}.")
+    smooth = check_count(smooth, "smooth")
+    curves = {}
+    for k in ["step", *keys] if "step" in history else keys:
+        try:
+            curves[k] = np.asarray(history[k], dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise InputError(f"history[{k!r}] must be a list of numbers.") from None
+    for k in keys:
+        if "step" in curves and len(curves[k]) != len(curves["step"]):
+            raise InputError(f"history[{k!r}] has {len(curves[k])} values but history['step'] has "
+                             f"{len(curves['step'])}: pass a history as a training loop returns it.")
     fig, ax = _figure_and_axes(ax, (6, 3.5))
     for k in keys:
-        y = np.asarray(history[k], dtype=float)
-        x = np.asarray(history.get("step", range(len(y))), dtype=float)[: len(y)]
+        y = curves[k]
+        x = curves.get("step", np.arange(len(y), dtype=float))
         if smooth > 1 and len(y) >= smooth:
             y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
             x = x[smooth - 1:]
@@ -113,11 +160,16 @@ def scatter_2d(samples, *, mixture=None, ax=None, title: str | None = None,
                lim: float | None = None, color: str = "tab:orange"):
     """Scatter 2-D samples ``(n, 2)``, over the contours of a known density when given.
 
-    ``mixture`` is a :class:`minigen.data.GaussianMixture2D` (or anything with ``log_prob``).
+    ``mixture`` is a :class:`minigen.data.GaussianMixture2D` (or anything with ``means``,
+    ``std`` and ``log_prob``). ``samples``: at least one finite point (a NumPy array is
+    converted); ``lim`` > 0 or ``None`` (from the data).
     """
-    pts = torch.as_tensor(samples).detach().float().cpu()
-    if pts.dim() != 2 or pts.shape[1] != 2:
-        raise ValueError(f"samples must have shape (n, 2), got {tuple(pts.shape)}.")
+    pts = check_points(samples, "samples").detach().float().cpu()
+    if mixture is not None and not (hasattr(mixture, "log_prob") and hasattr(mixture, "means")):
+        raise InputTypeError(f"mixture must be a GaussianMixture2D such as minigen.data.ring8(), "
+                             f"got {type(mixture).__name__}.")
+    if lim is not None:
+        lim = check_real(lim, "lim", above=0)
     fig, ax = _figure_and_axes(ax, (4, 4))
     if lim is None:
         ref = mixture.means.abs().max().item() + 1.0 if mixture is not None else pts.abs().max().item()

@@ -26,17 +26,33 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import numbers
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from minigen.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
+from minigen.checks import InputError, InputTypeError
 from minigen.utils import TrainingDiverged, get_device
 from minigen.utils import progress as progress_bar
 
-__all__ = ["check_budget", "check_seed", "Batches", "Run", "seeded", "place", "settings_of"]
+__all__ = ["check_budget", "check_seed", "Batches", "Run", "seeded", "place", "settings_of",
+           "MAX_LOSS", "MAX_WEIGHT"]
+
+# Divergence bounds (see :class:`Run`, item 7). A run stops with TrainingDiverged when a value a
+# step records (a loss, an ELBO term, D's mean output) leaves [-MAX_LOSS, MAX_LOSS], or when an
+# entry of the model's floating-point state (weights and buffers) leaves [-MAX_WEIGHT, MAX_WEIGHT].
+# The book's runs stay far below both: with their default settings (and chapter 4's Gaussian
+# likelihood, sigma_x = 0.1) the largest |value| recorded is 8.1e3 (that VAE's first steps), most
+# are below 600, and the largest |weight| is 2.1 (measured on the CPU over full default runs of
+# every family, issue 13). A run that crosses them has exploded, whatever it would print next.
+# Run(max_loss=..., max_weight=...) changes them for one run; math.inf turns a bound off (NaN and
+# infinity still stop the run).
+MAX_LOSS = 1e6
+MAX_WEIGHT = 1e6
 
 # How often (in steps) the losses are copied from the device into the history. Between copies
 # they stay tensors, so a GPU never waits for the host; a checkpoint and the end of a run copy
@@ -52,12 +68,12 @@ def check_budget(steps, max_seconds, default_steps: int) -> tuple[int | None, fl
     train nothing, or never stop).
     """
     if steps is not None:
-        if isinstance(steps, bool) or not float(steps).is_integer() or steps <= 0:
+        if not _is_number(steps) or not float(steps).is_integer() or steps <= 0:
             raise ValueError(f"steps must be a positive whole number, got {steps!r}. Pass "
                              "steps=None to train for max_seconds alone.")
         steps = int(steps)
     if max_seconds is not None:
-        if isinstance(max_seconds, bool) or not math.isfinite(max_seconds) or max_seconds <= 0:
+        if not _is_number(max_seconds) or not math.isfinite(max_seconds) or max_seconds <= 0:
             raise ValueError(f"max_seconds must be a positive, finite number of seconds, got "
                              f"{max_seconds!r}. Pass max_seconds=None to train for steps alone.")
         max_seconds = float(max_seconds)
@@ -66,13 +82,21 @@ def check_budget(steps, max_seconds, default_steps: int) -> tuple[int | None, fl
     return steps, max_seconds
 
 
+def _is_number(value) -> bool:
+    """A real number (Python, NumPy or a 0-d tensor), not a bool or a string."""
+    if isinstance(value, torch.Tensor):
+        return value.ndim == 0 and not value.dtype.is_complex and value.dtype != torch.bool
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def check_seed(seed) -> int:
     """A seed must be a whole number in [0, 2**63)."""
     if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__"):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}.")
+        raise InputTypeError(f"seed must be an int, got {type(seed).__name__}. "
+                             "Pass a seed such as seed=0.")
     seed = int(seed)
     if not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be in [0, 2**63), got {seed}.")
+        raise InputError(f"seed must be in [0, 2**63), got {seed}. Pass a non-negative seed such as seed=0.")
     return seed
 
 
@@ -125,12 +149,20 @@ class Run:
        ``seed`` is then not used.
     5. Each step: the loop calls :meth:`record` with the step's losses (tensors or numbers).
     6. Checkpoints every ``checkpoint_every`` steps (0: only at the end) and at the end.
-    7. Divergence: a NaN or infinite loss raises :class:`~minigen.utils.TrainingDiverged` naming
-       the step, and the last checkpoint, which is never overwritten by a diverged state.
+    7. Divergence: a recorded value that is NaN, infinite or beyond ``max_loss`` in absolute
+       value (default :data:`MAX_LOSS`), or a weight (any floating-point entry of the model's
+       ``state_dict``) beyond ``max_weight`` (default :data:`MAX_WEIGHT`) or not finite, raises
+       :class:`~minigen.utils.TrainingDiverged` naming the step, the quantity and the last
+       checkpoint. Values are checked every :data:`SYNC_EVERY` steps and before every
+       checkpoint, weights too, so a checkpoint never holds a diverged state: the last one stays
+       intact.
     """
 
     def __init__(self, family: str, model: nn.Module, optimizers: dict, *, steps, max_seconds,
-                 default_steps: int, seed, checkpoint, checkpoint_every, progress):
+                 default_steps: int, seed, checkpoint, checkpoint_every, progress,
+                 max_loss: float | None = None, max_weight: float | None = None):
+        self.max_loss = _check_bound(MAX_LOSS if max_loss is None else max_loss, "max_loss")
+        self.max_weight = _check_bound(MAX_WEIGHT if max_weight is None else max_weight, "max_weight")
         if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) \
                 or checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be a whole number >= 0 (0 = only at the end), "
@@ -191,26 +223,51 @@ class Run:
 
     # -- history, divergence and checkpoints ---------------------------------------------------
     def _flush(self) -> None:
-        """Copy the pending losses into the history (one device sync) and check them."""
-        if not self.pending:
-            return
+        """Copy the pending losses into the history (one device sync), check them and the weights."""
         pending, self.pending = self.pending, []
-        names = list(pending[0][2])
+        if pending:
+            names = list(pending[0][2])
+            dtype = torch.float64 if self.device.type == "cpu" else torch.float32  # MPS has no float64
+            rows = torch.stack([torch.stack([torch.as_tensor(vals[k], device=self.device).to(dtype).reshape(())
+                                             for k in names]) for _, _, vals in pending]).cpu().double()
+            bad = ~(torch.isfinite(rows) & (rows.abs() <= self.max_loss)).all(1)
+            if bad.any():
+                i = int(bad.nonzero()[0])
+                values = [(k, rows[i, j].item()) for j, k in enumerate(names)]
+                what = ", ".join(f"{k}={v:.3g}" if math.isfinite(v) else f"{k}={v}"
+                                 for k, v in values if not (math.isfinite(v) and abs(v) <= self.max_loss))
+                if any(math.isfinite(v) and abs(v) > self.max_loss for _, v in values):
+                    what += (f" (beyond the divergence bound: every recorded value must stay within "
+                             f"+-{self.max_loss:.3g}, Run's max_loss, default "
+                             f"minigen.training.MAX_LOSS)")
+                raise TrainingDiverged(self._diverged_message(pending[i][0], what))
+            for (step, seconds, _), row in zip(pending, rows.tolist()):
+                self.history["step"].append(step)
+                self.history["time"].append(seconds)
+                for k, v in zip(names, row):
+                    self.history.setdefault(k, []).append(v)
+            self.bar.set_postfix({k: f"{self.history[k][-1]:.3g}" for k in names[:3]}, refresh=False)
+        self._check_weights()
+
+    def _check_weights(self) -> None:
+        """Raise TrainingDiverged if a weight is NaN, infinite or beyond ``max_weight`` (one sync)."""
+        state = {k: t for k, t in self.model.state_dict().items() if t.is_floating_point() and t.numel()}
+        if not state:
+            return
         dtype = torch.float64 if self.device.type == "cpu" else torch.float32  # MPS has no float64
-        rows = torch.stack([torch.stack([torch.as_tensor(vals[k], device=self.device).to(dtype).reshape(())
-                                         for k in names]) for _, _, vals in pending]).cpu().double()
-        bad = ~torch.isfinite(rows).all(1)
-        if bad.any():
-            i = int(bad.nonzero()[0])
-            what = ", ".join(f"{k}={rows[i, j].item()}" for j, k in enumerate(names)
-                             if not math.isfinite(rows[i, j].item()))
-            raise TrainingDiverged(self._diverged_message(pending[i][0], what))
-        for (step, seconds, _), row in zip(pending, rows.tolist()):
-            self.history["step"].append(step)
-            self.history["time"].append(seconds)
-            for k, v in zip(names, row):
-                self.history.setdefault(k, []).append(v)
-        self.bar.set_postfix({k: f"{self.history[k][-1]:.3g}" for k in names[:3]}, refresh=False)
+        largest = torch.stack([t.detach().abs().max().to(dtype) for t in state.values()])
+        if bool((torch.isfinite(largest) & (largest <= self.max_weight)).all()):
+            return
+        largest = largest.cpu().tolist()
+        j = next(j for j, v in enumerate(largest) if not (math.isfinite(v) and v <= self.max_weight))
+        name, value = list(state)[j], largest[j]
+        if math.isfinite(value):
+            what = (f"a weight is beyond the divergence bound after this step's update: max "
+                    f"|{name}| = {value:.7g} > {self.max_weight:.3g} (Run's max_weight, default "
+                    f"minigen.training.MAX_WEIGHT)")
+        else:
+            what = f"a weight is NaN or infinite after this step's update ({name!r})"
+        raise TrainingDiverged(self._diverged_message(self.step, what))
 
     def _diverged_message(self, step: int, what: str) -> str:
         msg = f"Training diverged at step {step}: {what}. "
@@ -228,13 +285,8 @@ class Run:
         """Write the checkpoint (nothing without a path); the history is flushed and checked first."""
         if self.checkpoint is None:
             return
-        self._flush()
-        # The losses were computed before the last update: check the weights themselves too, so
-        # that a checkpoint never holds a diverged state (one device sync per checkpoint).
-        tensors = [t for t in self.model.state_dict().values() if t.is_floating_point()]
-        if tensors and not torch.stack([torch.isfinite(t).all() for t in tensors]).all():
-            raise TrainingDiverged(self._diverged_message(
-                self.step, "a weight is NaN or infinite after this step's update"))
+        self._flush()  # checks the losses and, as they were computed before the last update, the
+        # weights themselves: a checkpoint never holds a diverged state (one device sync)
         save_checkpoint(
             self.checkpoint, family=self.family, models={"model": self.model},
             optimizers=self.optimizers, history=self.history,
@@ -273,6 +325,13 @@ class Run:
         self.generator.set_state(extra["generator"])
         for name, obj in self.state.items():
             obj.load_state_dict(extra["state"][name])
+
+
+def _check_bound(value, name: str) -> float:
+    """A divergence bound: a positive number (``math.inf`` turns the bound off)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number (math.inf: no bound), got {value!r}.")
+    return float(value)
 
 
 def seeded(make, seed: int, device) -> nn.Module:

@@ -1,6 +1,8 @@
-"""Small shared pieces: choosing a device, seeding, progress bars, input checks, the divergence error.
+"""Small shared pieces: choosing a device, seeding, progress bars, the divergence error.
 
-Everything here is a plain function. The device is always an argument; nothing is chosen at
+Everything here is a plain function. The input checks live in :mod:`minigen.checks`;
+``check_images`` and ``InputError`` are re-exported here for the callers that import them from
+this module. The device is always an argument; nothing is chosen at
 import time, and the library never draws from Python's global ``random`` state.
 """
 from __future__ import annotations
@@ -12,15 +14,19 @@ import sys
 import numpy as np
 import torch
 
+from minigen.checks import DeviceError, InputError, InputTypeError, check_images
+
 __all__ = [
     "get_device",
     "seed_everything",
     "progress",
     "check_images",
+    "InputError",
     "TrainingDiverged",
 ]
 
-_KNOWN_DEVICES = ("cpu", "cuda", "mps")
+_ACCEPTED = ("'cpu', 'cuda', 'cuda:N' (N = the index of a GPU), 'mps', a torch.device of one of "
+             "these types, or None (the best available: a CUDA GPU, then Apple's MPS, then the CPU)")
 
 
 def _mps_available() -> bool:
@@ -29,11 +35,13 @@ def _mps_available() -> bool:
 
 
 def get_device(prefer: str | torch.device | None = None) -> torch.device:
-    """Return the device to compute on.
+    """Return the device to compute on; every ``device=`` argument of minigen goes through here.
 
     With ``prefer=None``: CUDA if available, then Apple's MPS, then the CPU.
-    With ``prefer="cuda"``, ``"cuda:1"``, ``"mps"`` or ``"cpu"``: that device, or a
-    ``RuntimeError`` that says why it is not available and what to do instead.
+    With ``prefer="cuda"``, ``"cuda:1"``, ``"mps"`` or ``"cpu"`` (or a ``torch.device``): that
+    device. Anything else, or a device this machine does not have, raises
+    :class:`minigen.checks.DeviceError` (a ``ValueError`` and a ``RuntimeError``) that lists what
+    is accepted or says what to do instead.
     """
     if prefer is None:
         if torch.cuda.is_available():
@@ -41,36 +49,36 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
+    if not isinstance(prefer, (str, torch.device)):
+        raise DeviceError(f"Unknown device {prefer!r} ({type(prefer).__name__}): a device is "
+                          f"given by name. minigen accepts {_ACCEPTED}.")
     try:
         device = torch.device(prefer)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"Unknown device {prefer!r}. Use one of {', '.join(_KNOWN_DEVICES)} "
-            "(optionally with an index, e.g. 'cuda:0'), or None to pick automatically."
-        ) from exc
+    except (RuntimeError, TypeError, ValueError):
+        hint = (" For a GPU pass 'cuda' (NVIDIA) or 'mps' (Apple silicon)."
+                if str(prefer).strip().lower() in ("gpu", "gpu:0", "nvidia", "metal") else "")
+        raise DeviceError(f"Unknown device {prefer!r}. minigen accepts {_ACCEPTED}.{hint}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(
-                "Device 'cuda' was requested but PyTorch sees no CUDA GPU. On Colab choose "
-                "Runtime > Change runtime type > GPU; locally install a CUDA build of torch, "
-                "or pass device=None (or 'cpu') to run on the CPU."
+            raise DeviceError(
+                f"Device {str(device)!r} was requested but PyTorch sees no CUDA GPU on this machine. "
+                "On Colab choose Runtime > Change runtime type > GPU; locally install a CUDA build "
+                "of torch, or pass device=None (or 'cpu') to run on the CPU."
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(
-                f"Device {str(device)!r} was requested but only "
-                f"{torch.cuda.device_count()} CUDA device(s) exist."
+            raise DeviceError(
+                f"Device {str(device)!r} was requested but only {torch.cuda.device_count()} CUDA "
+                f"device(s) exist: use an index from 0 to {torch.cuda.device_count() - 1}, or 'cuda'."
             )
     elif device.type == "mps":
         if not _mps_available():
-            raise RuntimeError(
-                "Device 'mps' was requested but Apple's Metal backend is not available "
-                "(it needs macOS 12.3+ on Apple silicon). Pass device=None or 'cpu'."
+            raise DeviceError(
+                "Device 'mps' was requested but Apple's Metal backend is not available on this "
+                "machine (it needs macOS 12.3+ on Apple silicon). Pass device=None or 'cpu'."
             )
     elif device.type != "cpu":
-        raise ValueError(
-            f"Device type {device.type!r} is not supported by minigen; use one of "
-            f"{', '.join(_KNOWN_DEVICES)}."
-        )
+        raise DeviceError(f"Unknown device {prefer!r}: minigen does not support device type "
+                          f"{device.type!r}. It accepts {_ACCEPTED}.")
     return device
 
 
@@ -80,10 +88,11 @@ def seed_everything(seed: int) -> torch.Generator:
     Returns a fresh CPU ``torch.Generator`` seeded with ``seed`` for code that wants its
     own stream of random numbers (the sampling functions of minigen accept one).
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}.")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, (bool, np.bool_)):
+        raise InputTypeError(f"seed must be a whole number in [0, 2**32), got {seed!r} "
+                             f"({type(seed).__name__}).")
     if not 0 <= int(seed) < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}.")
+        raise InputError(f"seed must be a whole number in [0, 2**32), got {seed}.")
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed)
@@ -110,41 +119,7 @@ def _interactive() -> bool:
     return sys.stderr is not None and sys.stderr.isatty()
 
 
-def check_images(x, name: str = "images", *, channels: int | None = 1, size: int | None = 28,
-                 low: float = 0.0, high: float = 1.0) -> torch.Tensor:
-    """Check that ``x`` is a float image batch of shape ``(B, C, H, W)`` with values in [low, high].
-
-    Returns ``x`` unchanged (as a tensor). Raises ``TypeError``/``ValueError`` with a message that
-    says what was wrong and how to fix it. ``channels``/``size`` of ``None`` skip that check.
-    """
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(x)
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}.")
-    if not torch.is_floating_point(x):
-        raise TypeError(
-            f"{name} must be floating point with values in [{low:g}, {high:g}], got dtype "
-            f"{x.dtype}. Convert uint8 images with `x.float() / 255`."
-        )
-    if x.dim() != 4:
-        hint = " Add a channel axis with `x.unsqueeze(1)`." if x.dim() == 3 else ""
-        raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(x.shape)}.{hint}")
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{name} must have {channels} channel(s), got shape {tuple(x.shape)}.")
-    if size is not None and tuple(x.shape[-2:]) != (size, size):
-        raise ValueError(f"{name} must be {size}x{size} images, got shape {tuple(x.shape)}.")
-    if x.numel():
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{name} contains NaN or infinite values.")
-        lo, hi = x.min().item(), x.max().item()
-        if lo < low - 1e-6 or hi > high + 1e-6:
-            hint = " If they are in [-1, 1], map them with `(x + 1) / 2`." if lo < 0 else ""
-            raise ValueError(
-                f"{name} must have values in [{low:g}, {high:g}], got [{lo:.3g}, {hi:.3g}].{hint}"
-            )
-    return x
-
-
 class TrainingDiverged(RuntimeError):
     """Raised by the training loops (:class:`minigen.training.Run`) when a loss, or a weight
-    about to be saved, is NaN or infinite; the message names the step and the last checkpoint."""
+    or a weight, is NaN, infinite or beyond the divergence bounds ``minigen.training.MAX_LOSS`` and
+    ``MAX_WEIGHT``; the message names the step, the quantity and the last checkpoint."""

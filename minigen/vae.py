@@ -13,6 +13,10 @@ batch instead, and divides by the data set size when it prints).
 
 A VAE is trained by maximising this lower bound on log p(x) with gradient descent. There is no
 discriminator and nothing adversarial in it.
+
+**Inputs.** Functions that take images check them once, values included
+(:func:`minigen.checks.check_images`), convert a NumPy array to a tensor and float64/float16 to
+the model's dtype (float32); the networks check the type, shape and dtype of every batch.
 """
 from __future__ import annotations
 
@@ -25,8 +29,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from minigen import checkpoint as _checkpoint
-from minigen.training import Batches, Run, place, seeded
-from minigen.utils import check_images
+from minigen.checks import (
+    InputError,
+    InputTypeError,
+    check_batch,
+    check_config,
+    check_count,
+    check_generator,
+    check_images,
+    check_instance,
+    model_dtype,
+)
+from minigen.training import Batches, Run, check_seed, place, seeded
+from minigen.utils import get_device
 
 __all__ = [
     "reparameterize", "kl_terms", "gaussian_kl", "bernoulli_log_likelihood",
@@ -97,6 +112,9 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
     as in pytorch/examples); ``logits`` l, decoder outputs of the same shape, *before* the
     sigmoid. Returns ``(B,)``, summed over pixels, in nats (minus the summed binary cross-entropy).
     """
+    if not isinstance(x, torch.Tensor) or not isinstance(logits, torch.Tensor) or x.shape != logits.shape:
+        raise InputError(f"x and logits must be tensors of the same shape, got "
+                         f"{tuple(getattr(x, 'shape', ()))} and {tuple(getattr(logits, 'shape', ()))}.")
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
 
@@ -158,7 +176,7 @@ def decoder_log_likelihood(x: torch.Tensor, x_logits: torch.Tensor, *, likelihoo
         return bernoulli_log_likelihood(x, x_logits)
     if likelihood == "gaussian":
         return gaussian_log_likelihood(x, torch.sigmoid(x_logits), 2 * math.log(sigma_x))
-    raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}.")
+    raise InputError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}.")
 
 
 def vae_loss(parts: ELBO, beta: float = 1.0) -> torch.Tensor:
@@ -184,6 +202,9 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     logsumexp - log k), averaged over the batch, in nats. With k = 1 it is a one-sample ELBO;
     it rises towards log p(x) as k grows.
     """
+    if not isinstance(log_w, torch.Tensor) or log_w.dim() != 2 or 0 in log_w.shape:
+        raise InputError(f"log_w must be a tensor (k, B) with k >= 1 samples of B >= 1 images, got "
+                         f"{type(log_w).__name__} {tuple(getattr(log_w, 'shape', ()))}.")
     return (torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])).mean()
 
 
@@ -208,9 +229,11 @@ class VAEConfig:
     def __post_init__(self):
         _checkpoint.make_plain(self)
         if self.arch not in ("mlp", "conv"):
-            raise ValueError(f"arch must be 'mlp' or 'conv', got {self.arch!r}.")
+            raise InputError(f"arch must be 'mlp' or 'conv', got {self.arch!r}.")
         if self.likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {self.likelihood!r}.")
+            raise InputError(f"likelihood must be 'bernoulli' or 'gaussian', got {self.likelihood!r}.")
+        check_config(self, counts=("latent_dim", "hidden", "batch_size", "steps"), naturals=("shift",),
+                     positives=("sigma_x",), nonnegatives=("beta", "lr"))
 
 
 def _mlp_encoder(c: VAEConfig) -> nn.Module:
@@ -256,9 +279,11 @@ class VAE(nn.Module):
         return mu, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)  # see LOG_VAR_MIN for why
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
+        return self.decoder(check_batch(z, "z", tail=(self.config.latent_dim,), dtype=model_dtype(self)))
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        # the cheap check of every batch (type, shape; float64/float16 -> the model's dtype)
+        x = check_batch(x, "x", tail=(1, 28, 28), dtype=model_dtype(self))
         mu, log_var = self.encode(x)
         z = reparameterize(mu, log_var, generator)
         return self.decode(z), mu, log_var
@@ -269,11 +294,14 @@ def build(config: VAEConfig = VAEConfig(), *, seed: int = 0, device=None) -> VAE
 
     The weights come from ``seed`` alone, the same on every device (:func:`minigen.training.seeded`).
     """
+    check_instance(config, VAEConfig, "config", "e.g. VAEConfig()")
+    seed, device = check_seed(seed), get_device(device)
     return seeded(lambda: VAE(config), seed, device)
 
 
 def make_optimizers(model: VAE) -> dict:
     """``{"vae": Adam}`` over the encoder and the decoder, with the model's learning rate."""
+    check_instance(model, VAE, "model", "from minigen.vae.build")
     return {"vae": torch.optim.Adam(model.parameters(), lr=model.config.lr)}
 
 
@@ -289,9 +317,13 @@ def shift_images(x: torch.Tensor, max_shift: int,
     at the border are 0 (background). ``x``: ``(B, 1, H, W)``; returns the same shape. The
     offsets are drawn on the generator's device (the CPU without one).
     """
+    max_shift = check_count(max_shift, "max_shift", minimum=0)
     if max_shift == 0:
         return x
+    x, generator = check_batch(x, "x", dim=4), check_generator(generator)
     b, _, h, w = x.shape
+    if max_shift >= min(h, w):
+        raise InputError(f"max_shift must be smaller than the images ({h}x{w}), got {max_shift}.")
     where = generator.device if generator is not None else torch.device("cpu")
     offsets = torch.randint(-max_shift, max_shift + 1, (2, b), generator=generator,
                             device=where).to(x.device)
@@ -345,9 +377,14 @@ def train(model: VAE, x_train: torch.Tensor, *, steps: int | None = None,
     Returns ``{"step", "time", "loss", "elbo", "reconstruction", "kl"}``: one plain number per
     step, the batch's values in nats per image (``loss`` is what was minimised,
     ``-(reconstruction - beta kl)``). The model is left in eval mode.
+
+    ``x_train`` is checked once, before any work (at least one image; NaN is reported as NaN in
+    the data, not as a divergence); a NumPy array or float64/float16 is converted to the model's
+    dtype (float32).
     """
+    check_instance(model, VAE, "model", "from minigen.vae.build")
     c = model.config
-    x_train = check_images(x_train, "x_train")
+    x_train = check_images(x_train, "x_train", dtype=model_dtype(model))
     place(model, device)
     optimizers = make_optimizers(model)
     run = Run("vae", model, optimizers, steps=steps, max_seconds=max_seconds,
@@ -371,8 +408,11 @@ def log_weights(model: VAE, x: torch.Tensor, k: int,
     """Importance log-weights of k samples z_i ~ q(z | x) per image, for :func:`iwae_bound`.
 
     Returns ``(log_w, log_px_z)``, each ``(k, B)``: ``log_w = log p(x | z_i) + log p(z_i) -
-    log q(z_i | x)`` and its first term alone.
+    log q(z_i | x)`` and its first term alone. ``x``: images ``(B, 1, 28, 28)`` in [0, 1], moved
+    to the model's device and dtype; ``k`` >= 1.
     """
+    x = _images_for(model, x, "x")
+    k, generator = check_count(k, "k"), check_generator(generator)
     mu, log_var = model.encode(x)
     z = reparameterize(mu.expand(k, *mu.shape), log_var.expand(k, *log_var.shape), generator)
     z = z.flatten(0, 1)  # (k * B, d), sample-major: row i * B + b belongs to image b
@@ -393,8 +433,11 @@ def evaluate(model: VAE, x: torch.Tensor, *, k: int = 100, batch_size: int = 100
     reconstruction term averaged over the same k samples, the KL in closed form), the negative
     k-sample IWAE bound (an upper bound on -log p(x), tighter than -ELBO), the negative
     reconstruction term -E_q[log p(x | z)] and the KL, each averaged over the images.
+    ``k`` and ``batch_size`` are whole numbers >= 1; ``x`` is checked as in :func:`train`.
     """
-    x = check_images(x, "x").to(next(model.parameters()).device)
+    x = _images_for(model, x, "x")
+    k, batch_size = check_count(k, "k"), check_count(batch_size, "batch_size")
+    generator = check_generator(generator)
     was_training = model.training
     model.eval()
     totals = {"neg_elbo": 0.0, "neg_iwae": 0.0, "reconstruction": 0.0, "kl": 0.0}
@@ -415,9 +458,10 @@ def kl_per_dimension(model: VAE, x: torch.Tensor, batch_size: int = 500) -> torc
     """Average KL(q(z_j | x) || N(0, 1)) of each latent dimension j over images ``x``: ``(d,)``, nats.
 
     A dimension whose KL is about 0 carries no information about x: its posterior equals the
-    prior for every image ("posterior collapse" of that unit).
+    prior for every image ("posterior collapse" of that unit). ``batch_size`` >= 1.
     """
-    x = check_images(x, "x").to(next(model.parameters()).device)
+    x = _images_for(model, x, "x")
+    batch_size = check_count(batch_size, "batch_size")
     total = 0.0
     for i in range(0, len(x), batch_size):
         mu, log_var = model.encode(x[i:i + batch_size])
@@ -428,7 +472,7 @@ def kl_per_dimension(model: VAE, x: torch.Tensor, batch_size: int = 500) -> torc
 @torch.no_grad()
 def reconstruct(model: VAE, x: torch.Tensor) -> torch.Tensor:
     """Decoder mean at the posterior mean, ``sigmoid(decode(mu(x)))``: ``(B, 1, 28, 28)`` in [0, 1]."""
-    x = check_images(x, "x").to(next(model.parameters()).device)
+    x = _images_for(model, x, "x")
     return torch.sigmoid(model.decode(model.encode(x)[0]))
 
 
@@ -439,8 +483,10 @@ def sample(model: VAE, n: int, *, generator: torch.Generator | None = None) -> t
     These are the mean images of p(x | z), as is usual when showing VAE samples; drawing pixels
     from the Bernoulli p(x | z) itself would add salt-and-pepper noise. z is drawn on the CPU from
     ``generator``, so the same seed gives the same samples on every device; they are returned on
-    the model's device.
+    the model's device. ``n`` >= 1.
     """
+    check_instance(model, VAE, "model", "from minigen.vae.build or load")
+    n, generator = check_count(n, "n"), check_generator(generator)
     device = next(model.parameters()).device
     z = torch.randn(n, model.config.latent_dim, generator=generator).to(device)
     return torch.sigmoid(model.decode(z))
@@ -451,12 +497,26 @@ def interpolate(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8
     """Decode the straight line between the posterior means of ``x_a`` and ``x_b``.
 
     ``x_a``, ``x_b``: ``(B, 1, 28, 28)``. Returns ``(B, steps, 1, 28, 28)``: row b goes from
-    the reconstruction of ``x_a[b]`` to that of ``x_b[b]``.
+    the reconstruction of ``x_a[b]`` to that of ``x_b[b]``; ``steps`` >= 2 (both ends).
     """
-    mu_a, mu_b = model.encode(check_images(x_a, "x_a"))[0], model.encode(check_images(x_b, "x_b"))[0]
+    x_a, x_b = _images_for(model, x_a, "x_a"), _images_for(model, x_b, "x_b")
+    if len(x_a) != len(x_b):
+        raise InputError(f"x_a and x_b must hold the same number of images (one pair per row), "
+                         f"got {len(x_a)} and {len(x_b)}.")
+    steps = check_count(steps, "steps", minimum=2)
+    mu_a, mu_b = model.encode(x_a)[0], model.encode(x_b)[0]
     t = torch.linspace(0, 1, steps, device=mu_a.device)[None, :, None]  # (1, steps, 1)
     z = mu_a[:, None] + t * (mu_b - mu_a)[:, None]  # (B, steps, d)
     return torch.sigmoid(model.decode(z.flatten(0, 1))).view(len(mu_a), steps, 1, 28, 28)
+
+
+def _images_for(model: VAE, x, name: str) -> torch.Tensor:
+    """``x`` checked (:func:`minigen.checks.check_images`) and moved to the model's device and dtype."""
+    if not isinstance(model, VAE):
+        raise InputTypeError(f"model must be a VAE (from minigen.vae.build or load), got "
+                             f"{type(model).__name__}.")
+    x = check_images(x, name, dtype=model_dtype(model))
+    return x.to(next(model.parameters()).device)
 
 
 def load(checkpoint, *, device=None) -> VAE:

@@ -48,8 +48,9 @@ def test_build_is_seeded_and_leaves_the_global_random_state_alone():
 def test_label_validation():
     model = _build()
     x = torch.rand(3, 1, 28, 28)
-    with pytest.raises(TypeError, match="int64"):
-        cvae.train(model, (x, torch.tensor([0, 1, 2], dtype=torch.int32)), steps=1, device="cpu")
+    with pytest.raises(TypeError, match="int64"):  # float labels are refused ...
+        cvae.train(model, (x, torch.tensor([0.0, 1.0, 2.0])), steps=1, device="cpu")
+    cvae.train(model, (x, torch.tensor([0, 1, 2], dtype=torch.int32)), steps=1, device="cpu")  # ... int32 converted
     with pytest.raises(TypeError, match="torch.Tensor"):
         cvae.sample(model, [0, 1])
     with pytest.raises(ValueError, match="0..9"):

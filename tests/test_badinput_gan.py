@@ -1,0 +1,208 @@
+"""Bad input to minigen.gan: data, the per-step function, sampling, the losses, the settings.
+Every case asserts the message (what was wrong and what to do), not only the type."""
+import numpy as np
+import pytest
+import torch
+
+from minigen import gan
+from minigen.checks import DeviceError, InputError, InputTypeError
+
+TINY = gan.GANConfig(z_dim=4, width=2, batch_size=4, steps=2)
+TINY_MLP = gan.GANConfig(net="mlp", z_dim=2, width=8, depth=1, batch_size=4, steps=2)
+X = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+def _model(config=TINY):
+    return gan.build(config, seed=0, device="cpu")
+
+
+BAD_DATA = {
+    "0..255": (X * 255, InputError, r"real images must have values in \[0, 1\].*divide them by 255"),
+    "-1..1": (X * 2 - 1, InputError, r"real images must have values in \[0, 1\].*\(x \+ 1\) / 2"),
+    "NaN": (X.clone().fill_(float("nan")), InputError, r"NaN in the data, not a problem of the model"),
+    "inf": (X.clone().index_fill_(0, torch.tensor([2]), float("inf")), InputError, r"in 1 of 8 images"),
+    "empty": (X[:0], InputError, r"real images is empty.*at least one image"),
+    "one image": (X[:1], InputError, r"at least 2 images \(batch norm needs two examples"),
+    "uint8": ((X * 255).to(torch.uint8), InputTypeError, r"x\.float\(\) / 255"),
+    "no channel axis": (X[:, 0], InputError, r"unsqueeze\(1\)"),
+    "(images, labels)": ((X, torch.zeros(8, dtype=torch.int64)), InputTypeError,
+                         r"pass the images alone, e\.g\. digits\('train'\)\[0\]"),
+    "a list": ([0.5, 0.5], InputTypeError, r"got a list"),
+    "32x32": (torch.rand(4, 1, 32, 32), InputError, r"28x28 images"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_DATA)
+def test_train_refuses_bad_data_before_any_work(name, tmp_path):
+    bad, error, match = BAD_DATA[name]
+    model = _model()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(error, match=match):
+        gan.train(model, bad, steps=1, device="cpu", checkpoint=tmp_path / "c.pt")
+    assert not (tmp_path / "c.pt").exists()  # nothing was trained or saved
+    assert all(torch.equal(p, q) for p, q in zip(before, model.parameters()))
+
+
+def test_nan_in_the_data_is_not_reported_as_a_divergence():
+    with pytest.raises(InputError) as err:
+        gan.train(_model(), X.clone().fill_(float("nan")), steps=1, device="cpu")
+    assert "diverged" not in str(err.value) and "learning rate" not in str(err.value)
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (torch.full((6, 2), float("nan")), InputError, r"real points contains NaN.*NaN in the data"),
+    (torch.zeros(6, 3), InputError, r"real points must have shape \(n, 2\), got \(6, 3\)"),
+    (torch.zeros(0, 2), InputError, r"real points is empty"),
+    ("ring", InputTypeError, r"torch\.Tensor or a NumPy array"),
+])
+def test_train_refuses_bad_points(bad, error, match):
+    with pytest.raises(error, match=match):
+        gan.train(_model(TINY_MLP), bad, steps=1, device="cpu")
+
+
+def test_numpy_float64_data_train_exactly_as_float32_tensors():
+    h32 = gan.train(_model(), X, steps=2, device="cpu")
+    h64 = gan.train(_model(), X.double().numpy(), steps=2, device="cpu")
+    for key in h32:
+        if key != "time":
+            assert h32[key] == h64[key], key
+    pts = torch.randn(16, 2, generator=torch.Generator().manual_seed(1))
+    p32 = gan.train(_model(TINY_MLP), pts, steps=2, device="cpu")
+    p64 = gan.train(_model(TINY_MLP), pts.double().numpy(), steps=2, device="cpu")
+    assert p32["loss_D"] == p64["loss_D"] and p32["loss_G"] == p64["loss_G"]
+
+
+# --------------------------------------------------------------------------------------------
+# The per-step function and the networks: cheap checks of type, shape and dtype
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("real, error, match", [
+    (X, InputTypeError, r"real must be a function of no argument.*`lambda: x`"),
+    (lambda: [0.5], InputTypeError, r"real\(\) must return a torch\.Tensor batch, got list"),
+    (lambda: X.numpy(), InputTypeError, r"real\(\) must return a torch\.Tensor batch, got ndarray"),
+    (lambda: X[:, 0], InputError, r"x must have shape \(B, 1, 28, 28\), got \(8, 28, 28\)"),
+    (lambda: (X * 255).to(torch.uint8), InputTypeError, r"x must be floating point.*x\.float\(\) / 255"),
+    (lambda: torch.rand(4, 1, 32, 32), InputError, r"x must have shape \(B, 1, 28, 28\), got \(4, 1, 32, 32\)"),
+], ids=["a tensor", "list", "numpy", "3-D", "uint8", "32x32"])
+def test_train_step_checks_what_it_is_given(real, error, match):
+    model = _model()
+    with pytest.raises(error, match=match):
+        gan.train_step(model, real, gan.make_optimizers(model))
+
+
+def test_train_step_checks_model_and_optimizers():
+    model = _model()
+    with pytest.raises(InputTypeError, match=r"optimizers must be the dict \{'G': \.\.\., 'D': \.\.\.\}"):
+        gan.train_step(model, lambda: X, {"G": None})
+    with pytest.raises(InputTypeError, match=r"model must be a GAN \(from minigen\.gan\.build\), got Sequential"):
+        gan.train_step(torch.nn.Sequential(), lambda: X, {})
+
+
+def test_float64_batches_are_converted_at_the_networks():
+    model = _model()
+    model.eval()
+    torch.testing.assert_close(model.D(X.double()), model.D(X), rtol=0, atol=0)
+    z = torch.randn(3, 4)
+    torch.testing.assert_close(model.G(z.double()), model.G(z), rtol=0, atol=0)
+
+
+def test_a_batch_of_one_in_training_mode_names_batch_norm():
+    model = _model()
+    model.train()
+    with pytest.raises(InputError, match=r"z must hold at least 2 example\(s\).*batch norm needs two examples"):
+        model.G(torch.randn(1, 4))
+    with pytest.raises(InputError, match=r"z must have shape \(B, 4\), got \(3, 5\)"):
+        model.G(torch.randn(3, 5))
+    with pytest.raises(InputError, match=r"x must have shape \(B, 2\), got \(3, 3\)"):
+        _model(TINY_MLP).D(torch.randn(3, 3))
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling, building, settings
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"n": 0}, InputError, r"n must be a whole number >= 1, got 0"),
+    ({"n": -3}, InputError, r"n must be a whole number >= 1, got -3"),
+    ({"n": 2.0}, InputTypeError, r"Pass n=2"),
+    ({"n": True}, InputTypeError, r"got True \(bool\)"),
+    ({"n": 4, "batch_size": 0}, InputError, r"batch_size must be a whole number >= 1, got 0"),
+    ({"n": 4, "batch_size": -1}, InputError, r"batch_size must be a whole number >= 1, got -1"),
+    ({"n": 4, "generator": 0}, InputTypeError, r"torch\.Generator\(\)\.manual_seed\(0\)"),
+])
+def test_sample_refuses_bad_counts(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        gan.sample(_model(), **kwargs)
+
+
+def test_sample_n_1_and_batches_work():
+    model = _model()
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    assert gan.sample(model, 1, generator=g()).shape == (1, 1, 28, 28)
+    torch.testing.assert_close(gan.sample(model, 5, generator=g(), batch_size=2),
+                               gan.sample(model, 5, generator=g()))
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: gan.build(TINY, device="gpu"), DeviceError, r"Unknown device 'gpu'.*'cuda'"),
+    (lambda: gan.build("digits"), InputTypeError, r"config must be a GANConfig"),
+    (lambda: gan.make_optimizers(torch.nn.Linear(1, 1)), InputTypeError, r"model must be a GAN"),
+    (lambda: gan.sample(torch.nn.Linear(1, 1), 3), InputTypeError, r"model must be a GAN"),
+    (lambda: gan.train(torch.nn.Linear(1, 1), X), InputTypeError, r"model must be a GAN"),
+])
+def test_build_and_friends(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("field, value, error, match", [
+    ("d_steps", 0, InputError, r"GANConfig\.d_steps must be a whole number >= 1, got 0"),
+    ("d_steps", 1.5, InputTypeError, r"GANConfig\.d_steps must be a whole number"),
+    ("batch_size", 1, InputError, r"GANConfig\.batch_size must be >= 2 \(batch norm needs two examples"),
+    ("batch_size", 0, InputError, r"GANConfig\.batch_size must be >= 2"),
+    ("batch_size", 64.0, InputTypeError, r"Pass GANConfig\.batch_size=64"),
+    ("steps", 0, InputError, r"GANConfig\.steps must be a whole number >= 1"),
+    ("steps", -5, InputError, r"GANConfig\.steps must be a whole number >= 1"),
+    ("z_dim", 0, InputError, r"GANConfig\.z_dim must be a whole number >= 1"),
+    ("depth", -1, InputError, r"GANConfig\.depth must be a whole number >= 0"),
+    ("lr_g", -1e-3, InputError, r"GANConfig\.lr_g must be a finite number >= 0"),
+    ("lr_d", float("nan"), InputError, r"GANConfig\.lr_d must be a finite number >= 0, got nan"),
+    ("r1", float("inf"), InputError, r"GANConfig\.r1 must be a finite number >= 0, got inf"),
+    ("betas", (0.5,), InputError, r"GANConfig\.betas must be a pair"),
+    ("betas", (0.5, 1.0), InputError, r"GANConfig\.betas\[i\] must be a finite number >= 0 and < 1"),
+    ("net", "cnn", InputError, r"net must be 'conv' or 'mlp'"),
+    ("loss", "wgan", InputError, r"loss must be one of"),
+])
+def test_config_refuses_impossible_settings(field, value, error, match):
+    with pytest.raises(error, match=match):
+        gan.GANConfig(**{field: value})
+
+
+# --------------------------------------------------------------------------------------------
+# The losses: empty inputs would give NaN
+# --------------------------------------------------------------------------------------------
+E, T = torch.zeros(0), torch.zeros(3)
+
+
+@pytest.mark.parametrize("loss, args", [
+    (gan.value_function, (E, T)), (gan.value_function, (T, E)), (gan.discriminator_loss, (E, E)),
+    (gan.generator_loss_minimax, (E,)), (gan.generator_loss_nonsaturating, (E,)),
+    (gan.lsgan_discriminator_loss, (T, E)), (gan.lsgan_generator_loss, (E,)),
+    (gan.optimal_discriminator, (E, E)),
+], ids=["V real", "V fake", "L_D", "L_G minimax", "L_G ns", "LSGAN D", "LSGAN G", "D*"])
+def test_losses_refuse_empty_input_instead_of_nan(loss, args):
+    with pytest.raises(InputError, match=r"is empty \(shape \(0,\)\): a mean over no values is undefined"):
+        loss(*args)
+
+
+@pytest.mark.parametrize("loss", [gan.discriminator_loss, gan.lsgan_discriminator_loss])
+def test_losses_refuse_numpy_with_the_argument_name(loss):
+    with pytest.raises(InputTypeError, match=r"^d_real must be a torch\.Tensor, got ndarray"):
+        loss(np.zeros(3), T)
+
+
+def test_r1_penalty_says_what_is_missing():
+    x = torch.randn(3, 2)
+    with pytest.raises(InputError, match=r"x\.requires_grad_\(True\) before computing d_real = D\(x\)"):
+        gan.r1_penalty(x.sum(1), x, 1.0)
+    x.requires_grad_(True)
+    with pytest.raises(InputError, match=r"d_real must be computed from x"):
+        gan.r1_penalty(torch.randn(3, requires_grad=True), x, 1.0)
