@@ -16,7 +16,8 @@ orig_record = training.Run.record
 def record(self, **values):
     for k, v in values.items():
         v = abs(float(v))
-        peak["value"] = max(peak.get("value", (0, ""))[0], v), k if v > peak.get("value", (0, ""))[0] else peak["value"][1]
+        best, name = peak.get("value", (0.0, ""))
+        peak["value"] = (v, k) if v > best else (best, name)
     if (self.step + 1) % 25 == 0:
         w = max(t.abs().max().item() for t in self.model.state_dict().values() if t.is_floating_point())
         if w > peak.get("weight", 0):
@@ -35,7 +36,8 @@ cases = {
     "vae default": (vae, vae.VAEConfig(), x),
     "vae gaussian 0.1": (vae, vae.VAEConfig(likelihood="gaussian", sigma_x=0.1, steps=1000), x),
     "cvae default": (cvae, cvae.CVAEConfig(), (x, y)),
-    "cvae ch7 style": (cvae, cvae.CVAEConfig(latent_dim=2, hidden=256, beta=1.0, lr=3e-3, batch_size=64, shift=1, steps=800), (x, y)),
+    "cvae ch7 style": (cvae, cvae.CVAEConfig(latent_dim=2, hidden=256, beta=1.0, lr=3e-3, batch_size=64,
+                                             shift=1, steps=800), (x, y)),
     "cyclegan default": (cyclegan, cyclegan.CycleGANConfig(), (xd, yd)),
     "cyclegan lambda_id 5": (cyclegan, cyclegan.CycleGANConfig(lambda_id=5.0), (xd, yd)),
 }
