@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Set up .venv, build the HTML book executing every chapter, and print where it is.
-#   bash scripts/build_book.sh            # MathJax and widget scripts from their CDN
-#   bash scripts/build_book.sh --offline  # also serve them from the book folder (no internet
-#                                         # needed to read it; fetches them once from npm)
+# Set up .venv, build the HTML book executing every chapter, check that it shows every figure the
+# chapters produce, and print where it is.
+#   bash scripts/build_book.sh            # MathJax from its CDN
+#   bash scripts/build_book.sh --offline  # MathJax served from the book folder (no internet
+#                                         # needed to read it; fetches it once from npm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_venv.sh
 export MINIGEN_QUIET=1
+# A non-interactive matplotlib backend in the kernels silences plt.show(): no figures at all.
+unset MPLBACKEND
 start=$SECONDS
-config=_config.yml
+offline=()
 if [ "${1:-}" = "--offline" ]; then
   bash scripts/fetch_offline_assets.sh
-  python scripts/book_config.py --offline > _build_offline_config.yml
-  trap 'rm -f _build_offline_config.yml' EXIT
-  config=_build_offline_config.yml
+  offline=(--offline)
 fi
+# The launch links point at the release tag (scripts/book_config.py).
+python scripts/book_config.py "${offline[@]}" > _build_book_config.yml
+trap 'rm -f _build_book_config.yml' EXIT
 echo "==> building the book, executing every chapter (cached: unchanged chapters are not re-run)"
-jupyter-book build . --config "$config" --warningiserror --keep-going
+jupyter-book build . --config _build_book_config.yml --warningiserror --keep-going
+echo "==> this machine's execution time of each chapter (from jupyter-book's cache): _build/timings.json"
+python scripts/execute_notebooks.py --from-cache _build/.jupyter_cache --out _build/timings.json
+echo "==> checking that the book shows every figure the chapters produce"
+python scripts/book_figures.py _build/html
 echo "==> book built in $((SECONDS - start)) s. Open $PWD/_build/html/index.html in a browser."
