@@ -4,7 +4,7 @@ The VAE of :mod:`minigen.vae` with the digit's class y given to both networks, a
 conditional VAE of Sohn et al. (2015) and the labelled part of Kingma et al.'s (2014) "M2" model:
 the encoder is q(z | x, y), the decoder p(x | z, y), and the prior stays p(z) = N(0, I). y
 enters each network as a one-hot vector concatenated to its input. The bound is the ELBO of
-:mod:`minigen.vae` with every distribution conditioned on y, eq. ``cvae-elbo``:
+:mod:`minigen.vae` with every distribution conditioned on y:
 
 .. math:: \\log p(x \\mid y) \\ge \\mathbb E_{q(z \\mid x, y)}[\\log p(x \\mid z, y)]
    - \\mathrm{KL}(q(z \\mid x, y) \\,\\|\\, p(z))
@@ -92,9 +92,14 @@ class CVAE(nn.Module):
         """``[h, onehot(y)]``: the condition concatenated to a flat input ``(B, m)``."""
         return torch.cat([h, F.one_hot(labels, N_CLASSES).to(h.dtype)], dim=1)
 
-    def encode(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, log_var = self.encoder(self._with_class(x.flatten(1), labels)).chunk(2, dim=1)
-        return mu, log_var.clamp(vae.LOG_VAR_MIN, vae.LOG_VAR_MAX)  # see vae.LOG_VAR_MIN
+    def encode(
+        self, x: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, log_var = self.encoder(
+            self._with_class(x.flatten(1), labels)
+        ).chunk(2, dim=1)
+        # see vae.LOG_VAR_MIN
+        return mu, log_var.clamp(vae.LOG_VAR_MIN, vae.LOG_VAR_MAX)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         z = check_batch(z, "z", tail=(self.config.latent_dim,), dtype=model_dtype(self))
@@ -125,12 +130,18 @@ def make_optimizers(model: CVAE) -> dict:
     return {"cvae": torch.optim.Adam(model.parameters(), lr=model.config.lr)}
 
 
-def conditional_elbo(model: CVAE, x: torch.Tensor, labels: torch.Tensor,
-                     generator: torch.Generator | None = None) -> vae.ELBO:
-    """The conditional ELBO of images ``x`` ``(B, 1, 28, 28)`` given ``labels`` ``(B,)``, eq. ``cvae-elbo``.
+def conditional_elbo(
+    model: CVAE,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> vae.ELBO:
+    """The conditional ELBO of chapter 7, of images ``x`` ``(B, 1, 28, 28)``
+    given ``labels`` ``(B,)``.
 
-    One reparameterised z ~ q(z | x, y) per image; :func:`minigen.vae.elbo` of the result, so the
-    parts are reduced as there (nats per image, averaged over the batch).
+    One reparameterised z ~ q(z | x, y) per image; :func:`minigen.vae.elbo`
+    of the result, so the parts are reduced as there (nats per image,
+    averaged over the batch).
     """
     x_logits, mu, log_var = model(x, labels, generator)
     return vae.elbo(x, x_logits, mu, log_var)

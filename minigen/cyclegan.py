@@ -62,16 +62,18 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # Losses: the chapter's equations
 # --------------------------------------------------------------------------------------------
-def cycle_loss(x: torch.Tensor, x_cyc: torch.Tensor, y: torch.Tensor, y_cyc: torch.Tensor
-               ) -> torch.Tensor:
-    """Cycle-consistency loss, eq. ``cyc-cycle`` of the CycleGAN chapter:
+def cycle_loss(
+    x: torch.Tensor, x_cyc: torch.Tensor, y: torch.Tensor, y_cyc: torch.Tensor
+) -> torch.Tensor:
+    """Cycle-consistency loss L_cyc of chapter 5, the CycleGAN chapter:
 
     .. math:: L_{cyc}(G, F) = \\mathbb E_x \\lVert F(G(x)) - x \\rVert_1
                               + \\mathbb E_y \\lVert G(F(y)) - y \\rVert_1
 
-    **Reduction**: each L1 norm is computed as the *mean* absolute difference over the pixels
-    (not their sum), then averaged over the batch, as the official code's ``nn.L1Loss`` does; so
-    the norm in the equation is read as ``mean_i |a_i - b_i|`` over an image's ``C * H * W`` pixels.
+    **Reduction**: each L1 norm is computed as the *mean* absolute difference
+    over the pixels (not their sum), then averaged over the batch, as the
+    official code's ``nn.L1Loss`` does; so the norm in the equation is read
+    as ``mean_i |a_i - b_i|`` over an image's ``C * H * W`` pixels.
 
     Args:
         x: real images of domain X, ``(B, C, H, W)``.
@@ -79,15 +81,16 @@ def cycle_loss(x: torch.Tensor, x_cyc: torch.Tensor, y: torch.Tensor, y_cyc: tor
         y: real images of domain Y, ``(B', C, H, W)``.
         y_cyc: their round trips ``G(F(y))``, same shape as ``y``.
     Returns:
-        A scalar: the mean absolute difference over all pixels and the batch, one term per
-        domain (so the loss between all-zero and all-one images is 1 per term).
+        A scalar: the mean absolute difference over all pixels and the batch,
+        one term per domain (so the loss between all-zero and all-one images
+        is 1 per term).
     """
     return (x_cyc - x).abs().mean() + (y_cyc - y).abs().mean()
 
 
 def identity_loss(x: torch.Tensor, x_idt: torch.Tensor, y: torch.Tensor, y_idt: torch.Tensor
                   ) -> torch.Tensor:
-    """Identity loss, eq. ``cyc-identity``: a generator fed an image of its own target
+    """Identity loss L_id of chapter 5: a generator fed an image of its own target
     domain should leave it alone.
 
     .. math:: L_{id}(G, F) = \\mathbb E_y \\lVert G(y) - y \\rVert_1
@@ -107,7 +110,7 @@ def identity_loss(x: torch.Tensor, x_idt: torch.Tensor, y: torch.Tensor, y_idt: 
 def generator_objective(d_y_fake: torch.Tensor, d_x_fake: torch.Tensor, l_cyc: torch.Tensor,
                         l_id: torch.Tensor, *, lambda_cyc: float, lambda_id: float
                         ) -> torch.Tensor:
-    """The full objective as the two generators minimise it, eq. ``cyc-full-g``:
+    """The full objective as the two generators minimise it (chapter 5):
 
     .. math:: L(G, F) = \\tfrac12\\,\\mathbb E_x[(D_Y(G(x)) - 1)^2]
                         + \\tfrac12\\,\\mathbb E_y[(D_X(F(y)) - 1)^2]
@@ -131,7 +134,7 @@ def generator_objective(d_y_fake: torch.Tensor, d_x_fake: torch.Tensor, l_cyc: t
 
 def discriminator_objective(d_x_real: torch.Tensor, d_x_fake: torch.Tensor,
                             d_y_real: torch.Tensor, d_y_fake: torch.Tensor) -> torch.Tensor:
-    """What the two discriminators minimise, eq. ``cyc-full-d``: the least-squares loss
+    """What the two discriminators minimise (chapter 5): the least-squares loss
     :func:`minigen.gan.lsgan_discriminator_loss` once for each domain,
 
     .. math:: L(D_X, D_Y) = \\tfrac12\\,\\mathbb E_x[(D_X(x) - 1)^2]
@@ -351,42 +354,68 @@ def make_optimizers(model: CycleGAN) -> dict:
             "D": torch.optim.Adam(dis, lr=c.lr, betas=betas)}
 
 
-def train_step(model: CycleGAN, x: torch.Tensor, y: torch.Tensor, optimizers: dict,
-               history_x: ImageHistory, history_y: ImageHistory, *, cycle_fn=None,
-               identity_fn=None) -> dict:
-    """One CycleGAN step on a batch ``x`` of domain X and an unpaired batch ``y`` of domain Y.
+def train_step(
+    model: CycleGAN,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    optimizers: dict,
+    history_x: ImageHistory,
+    history_y: ImageHistory,
+    *,
+    cycle_fn=None,
+    identity_fn=None,
+) -> dict:
+    """One CycleGAN step on a batch ``x`` of domain X and an unpaired batch
+    ``y`` of domain Y.
 
-    ``optimizers`` is ``{"GF": ..., "D": ...}`` (:func:`make_optimizers`); ``history_x`` and
-    ``history_y`` buffer the generated ``F(y)`` and ``G(x)``. ``cycle_fn`` and ``identity_fn``
-    default to :func:`cycle_loss` and :func:`identity_loss` (same arguments): a reader's own
-    losses plug in here. Returns the step's losses as 0-d tensors (no device sync).
+    ``optimizers`` is ``{"GF": ..., "D": ...}`` (:func:`make_optimizers`);
+    ``history_x`` and ``history_y`` buffer the generated ``F(y)`` and
+    ``G(x)``. ``cycle_fn`` and ``identity_fn`` default to :func:`cycle_loss`
+    and :func:`identity_loss` (same arguments): a reader's own losses plug in
+    here. Returns the step's losses as 0-d tensors (no device sync).
     """
     c = model.config
     G, F, D_X, D_Y = model.G, model.F, model.D_X, model.D_Y
-    cycle_fn, identity_fn = cycle_fn or cycle_loss, identity_fn or identity_loss
+    cycle_fn, identity_fn = (
+        cycle_fn or cycle_loss,
+        identity_fn or identity_loss,
+    )
 
-    # (1) update G and F together: fool both discriminators, come back after a round trip,
-    #     and (when lambda_id > 0) leave images of the target domain alone.
+    # (1) update G and F together: fool both discriminators, come back after
+    #     a round trip, and (when lambda_id > 0) leave images of the target
+    #     domain alone.
     fake_y, fake_x = G(x), F(y)
     l_cyc = cycle_fn(x, F(fake_y), y, G(fake_x))
-    with torch.set_grad_enabled(c.lambda_id > 0):  # with lambda_id = 0: only recorded
+    # with lambda_id = 0: only recorded
+    with torch.set_grad_enabled(c.lambda_id > 0):
         l_id = identity_fn(x, F(x), y, G(y))
-    l_gen = generator_objective(D_Y(fake_y), D_X(fake_x), l_cyc, l_id,
-                                lambda_cyc=c.lambda_cyc, lambda_id=c.lambda_id)
+    l_gen = generator_objective(
+        D_Y(fake_y),
+        D_X(fake_x),
+        l_cyc,
+        l_id,
+        lambda_cyc=c.lambda_cyc,
+        lambda_id=c.lambda_id,
+    )
     optimizers["GF"].zero_grad(set_to_none=True)
     l_gen.backward()
     optimizers["GF"].step()
 
-    # (2) update D_X and D_Y: real images towards 1, generated ones (fresh or from the history
-    #     buffers) towards 0. The buffers return detached images: no gradient reaches G or F.
+    # (2) update D_X and D_Y: real images towards 1, generated ones (fresh or
+    #     from the history buffers) towards 0. The buffers return detached
+    #     images: no gradient reaches G or F.
     old_x, old_y = history_x.query(fake_x), history_y.query(fake_y)
     l_dis = discriminator_objective(D_X(x), D_X(old_x), D_Y(y), D_Y(old_y))
     optimizers["D"].zero_grad(set_to_none=True)
     l_dis.backward()
     optimizers["D"].step()
 
-    return {"generator": l_gen.detach(), "discriminator": l_dis.detach(),
-            "cycle": l_cyc.detach(), "identity": l_id.detach()}
+    return {
+        "generator": l_gen.detach(),
+        "discriminator": l_dis.detach(),
+        "cycle": l_cyc.detach(),
+        "identity": l_id.detach(),
+    }
 
 
 def train(model: CycleGAN, data, *, steps: int | None = None, max_seconds: float | None = None,

@@ -193,19 +193,31 @@ class GaussianMixture2D:
                              f"{type(means).__name__} {tuple(getattr(means, 'shape', ()))}.")
         check_real(self.std, "std", above=0)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``n`` points, float32 ``(n, 2)``: a uniform component, then Gaussian noise.
+    def sample(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw ``n`` points, float32 ``(n, 2)``: a uniform component, then
+        Gaussian noise.
 
-        The numbers are drawn, and the points returned, on the device of ``generator`` (the CPU
-        without one): the generator decides where, so one seed gives one set of points.
-        ``n`` >= 1."""
+        The numbers are drawn, and the points returned, on the device of
+        ``generator`` (the CPU without one): the generator decides where, so
+        one seed gives one set of points. ``n`` >= 1."""
         n = check_count(n, "n")
         generator = check_generator(generator)
-        where = generator.device if generator is not None else torch.device("cpu")
-        dtype = torch.float64 if where.type == "cpu" else torch.float32  # MPS has no float64
-        k = torch.randint(len(self.means), (n,), generator=generator, device=where)
-        noise = torch.randn(n, 2, generator=generator, dtype=dtype, device=where)
-        return (self.means.to(where, dtype)[k] + self.std * noise).float()
+        where = (
+            generator.device if generator is not None else torch.device("cpu")
+        )
+        # MPS has no float64
+        dtype = torch.float64 if where.type == "cpu" else torch.float32
+        k = torch.randint(
+            len(self.means), (n,), generator=generator, device=where
+        )
+        noise = torch.randn(
+            n, 2, generator=generator, dtype=dtype, device=where
+        )
+        return (
+            self.means.to(where, dtype)[k] + self.std * noise
+        ).float()
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Log density ``log p(x)`` of finite points ``x`` of shape ``(n, 2)`` (a NumPy array is

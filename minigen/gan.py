@@ -72,7 +72,7 @@ __all__ = [
 # 1. The equations. All take discriminator outputs t = D(.) of any shape, e.g. (B,).
 # --------------------------------------------------------------------------------------------
 def value_function(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-    """Minibatch estimate of the GAN value function, eq. ``gan-value``, from logits.
+    """Minibatch estimate of the GAN value function V(D, G) of chapter 3, from logits.
 
     .. math:: V(D, G) = \\mathbb E_x[\\log \\sigma(D(x))] + \\mathbb E_z[\\log(1 - \\sigma(D(G(z))))]
 
@@ -89,7 +89,7 @@ def value_function(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-    """Discriminator loss ``L_D = -V(D, G)``, eq. ``gan-d-loss``: binary cross-entropy, real = 1, fake = 0.
+    """Discriminator loss ``L_D = -V(D, G)`` (chapter 3): binary cross-entropy, real = 1, fake = 0.
 
     .. math:: L_D = -\\mathbb E_x[\\log \\sigma(D(x))] - \\mathbb E_z[\\log(1 - \\sigma(D(G(z))))]
 
@@ -102,7 +102,7 @@ def discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tens
 
 
 def generator_loss_minimax(d_fake: torch.Tensor) -> torch.Tensor:
-    """Minimax ("saturating") generator loss, eq. ``gan-g-minimax``: G minimises V's second term.
+    """Minimax ("saturating") generator loss of chapter 3: G minimises V's second term.
 
     .. math:: L_G^{\\text{mm}} = \\mathbb E_z[\\log(1 - \\sigma(D(G(z))))]
 
@@ -119,7 +119,7 @@ def generator_loss_minimax(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def generator_loss_nonsaturating(d_fake: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss, eq. ``gan-g-ns``: G maximises ``log sigma(D(G(z)))`` instead.
+    """Non-saturating generator loss of chapter 3: G maximises ``log sigma(D(G(z)))`` instead.
 
     .. math:: L_G^{\\text{ns}} = -\\mathbb E_z[\\log \\sigma(D(G(z)))]
 
@@ -136,7 +136,7 @@ def generator_loss_nonsaturating(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def lsgan_discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-    """Least-squares discriminator loss (Mao et al. 2017), eq. ``lsgan-d`` of the GAN chapter.
+    """Least-squares discriminator loss (Mao et al. 2017), as in chapter 3.
 
     .. math:: L_D = \\tfrac12\\,\\mathbb E_x[(D(x) - 1)^2] + \\tfrac12\\,\\mathbb E_z[D(G(z))^2]
 
@@ -152,7 +152,7 @@ def lsgan_discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torc
 
 
 def lsgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
-    """Least-squares generator loss, eq. ``lsgan-g``: :math:`L_G = \\tfrac12\\,\\mathbb E_z[(D(G(z)) - 1)^2]`.
+    """Least-squares generator loss of chapter 3: :math:`L_G = \\tfrac12\\,\\mathbb E_z[(D(G(z)) - 1)^2]`.
 
     ``d_fake`` holds raw discriminator outputs on generated images (any shape); the mean is over
     all elements. Returns a scalar, ``1/2`` at all-zero outputs.
@@ -162,7 +162,7 @@ def lsgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tensor:
-    """The best discriminator for a fixed generator, eq. ``gan-d-star``, as a probability.
+    """The best discriminator D* for a fixed generator (chapter 3), as a probability.
 
     .. math:: \\sigma(D^*(x)) = \\frac{p_{\\text{data}}(x)}{p_{\\text{data}}(x) + p_g(x)}
 
@@ -182,7 +182,7 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tens
 
 
 def r1_penalty(d_real: torch.Tensor, x: torch.Tensor, gamma: float) -> torch.Tensor:
-    """R1 gradient penalty on real data (Mescheder et al. 2018), eq. ``gan-r1``.
+    """R1 gradient penalty on real data (Mescheder et al. 2018), chapter 3.
 
     .. math:: R_1 = \\frac{\\gamma}{2}\\, \\mathbb E_x\\big[\\lVert \\nabla_x D(x) \\rVert^2\\big]
 
@@ -261,11 +261,17 @@ class ConvGenerator(nn.Module):
     def __init__(self, z_dim: int = 32, width: int = 16):
         super().__init__()
         self.z_dim = z_dim
-        self.fc = nn.Sequential(nn.Linear(z_dim, 2 * width * 49), nn.BatchNorm1d(2 * width * 49),
-                                nn.ReLU())
+        self.fc = nn.Sequential(
+            nn.Linear(z_dim, 2 * width * 49),
+            nn.BatchNorm1d(2 * width * 49),
+            nn.ReLU(),
+        )
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),  # 14x14
-            nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Sigmoid(),  # 28x28
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1),  # 14x14
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, 2, 1),  # 28x28
+            nn.Sigmoid(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -312,7 +318,7 @@ class GANConfig:
     ``net`` is ``"conv"`` (28x28 digits) or ``"mlp"`` (2-D points); ``loss`` names a pair of
     :data:`LOSSES`: ``"nonsaturating"``, ``"minimax"`` or ``"lsgan"``; ``d_steps`` discriminator
     updates are made per generator update; ``r1`` is the weight gamma of the R1 penalty
-    (:func:`r1_penalty`, eq. ``gan-r1``) added to D's loss (0 switches it off); ``steps`` is the
+    (:func:`r1_penalty`, chapter 3) added to D's loss (0 switches it off); ``steps`` is the
     number of steps :func:`train` makes when given no budget.
     """
 
@@ -392,49 +398,74 @@ def make_optimizers(model: GAN) -> dict:
             "D": torch.optim.Adam(model.D.parameters(), lr=c.lr_d, betas=tuple(c.betas))}
 
 
-def train_step(model: GAN, real, optimizers: dict, *, generator: torch.Generator | None = None,
-               loss_D=None, loss_G=None) -> dict:
+def train_step(
+    model: GAN,
+    real,
+    optimizers: dict,
+    *,
+    generator: torch.Generator | None = None,
+    loss_D=None,
+    loss_G=None,
+) -> dict:
     """One GAN step: ``config.d_steps`` updates of D, then one update of G.
 
     Args:
-        model: the :class:`GAN`; ``optimizers``: ``{"G": ..., "D": ...}`` (:func:`make_optimizers`).
-        real: a function of no argument that returns the next real minibatch ``(B, ...)``.
+        model: the :class:`GAN`; ``optimizers``: ``{"G": ..., "D": ...}``
+            (:func:`make_optimizers`).
+        real: a function of no argument that returns the next real minibatch
+            ``(B, ...)``.
         generator: draws the noise z (on the model's device).
-        loss_D, loss_G: the losses to minimise, ``loss_D(d_real, d_fake)`` and
-            ``loss_G(d_fake)`` of discriminator outputs; by default the pair
-            ``LOSSES[config.loss]``. A reader's own loss functions plug in here.
+        loss_D, loss_G: the losses to minimise, ``loss_D(d_real, d_fake)``
+            and ``loss_G(d_fake)`` of discriminator outputs; by default the
+            pair ``LOSSES[config.loss]``. A reader's own loss functions plug
+            in here.
     Returns:
-        0-d tensors (no device sync): ``loss_D`` (D's loss without the penalty), ``r1`` (the
-        penalty added to it), ``loss_G``, and ``D_real``/``D_fake``, the mean raw output of D on
-        the real and generated data of the last D update (a logit; a score under least squares).
+        0-d tensors (no device sync): ``loss_D`` (D's loss without the
+        penalty), ``r1`` (the penalty added to it), ``loss_G``, and
+        ``D_real``/``D_fake``, the mean raw output of D on the real and
+        generated data of the last D update (a logit; a score under least
+        squares).
     """
-    real = _check_step(model, real, optimizers)  # types, not values: this runs every step
+    # types, not values: this runs every step
+    real = _check_step(model, real, optimizers)
     c, G, D = model.config, model.G, model.D
     default_D, default_G = LOSSES[c.loss]
     loss_D, loss_G = loss_D or default_D, loss_G or default_G
     device = next(G.parameters()).device
-    # (1) update D: minimise loss_D (the cross-entropy L_D = -V, eq. gan-d-loss, or least squares,
-    #     eq. lsgan-d), plus the R1 penalty (eq. gan-r1) when r1 > 0
+    # (1) update D: minimise loss_D (the cross-entropy L_D = -V of chapter 3,
+    #     or the least-squares loss), plus the R1 penalty when r1 > 0
     for _ in range(c.d_steps):
-        x = real().to(device).detach().requires_grad_(c.r1 > 0)  # R1 needs dD/dx on real data
+        # R1 needs dD/dx on real data
+        x = real().to(device).detach().requires_grad_(c.r1 > 0)
         z = torch.randn(len(x), c.z_dim, generator=generator, device=device)
-        x_fake = G(z).detach()  # the one detach: L_D must not send gradients into G
+        # the one detach: L_D must not send gradients into G
+        x_fake = G(z).detach()
         d_real, d_fake = D(x), D(x_fake)
         l_D = loss_D(d_real, d_fake)
-        penalty = r1_penalty(d_real, x, c.r1) if c.r1 > 0 else torch.zeros((), device=device)
+        penalty = (
+            r1_penalty(d_real, x, c.r1)
+            if c.r1 > 0
+            else torch.zeros((), device=device)
+        )
         optimizers["D"].zero_grad()
         (l_D + penalty).backward()
         optimizers["D"].step()
-    # (2) update G: minimise loss_G (non-saturating, minimax or least squares, as config.loss
-    #     says). The backward pass also fills D's .grad, which optimizers["G"] never reads and
+    # (2) update G: minimise loss_G (non-saturating, minimax or least
+    #     squares, as config.loss says). The backward pass also fills D's
+    #     .grad, which optimizers["G"] never reads and
     #     optimizers["D"].zero_grad() clears before D's next step.
     z = torch.randn(c.batch_size, c.z_dim, generator=generator, device=device)
     l_G = loss_G(D(G(z)))
     optimizers["G"].zero_grad()
     l_G.backward()
     optimizers["G"].step()
-    return {"loss_D": l_D.detach(), "r1": penalty.detach(), "loss_G": l_G.detach(),
-            "D_real": d_real.detach().mean(), "D_fake": d_fake.detach().mean()}
+    return {
+        "loss_D": l_D.detach(),
+        "r1": penalty.detach(),
+        "loss_G": l_G.detach(),
+        "D_real": d_real.detach().mean(),
+        "D_fake": d_fake.detach().mean(),
+    }
 
 
 def _check_step(model, real, optimizers):

@@ -203,30 +203,49 @@ def _psd_sqrt(a: torch.Tensor) -> torch.Tensor:
 
 
 def frechet_distance(feat_a, feat_b) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets ("FD on digit-classifier
-    features"; not comparable with Inception FID).
+    """Frechet distance between Gaussians fitted to two feature sets ("FD on
+    digit-classifier features"; not comparable with Inception FID).
 
     .. math:: \\mathrm{FD} = \\lVert \\mu_a - \\mu_b \\rVert^2
               + \\operatorname{tr}\\bigl(\\Sigma_a + \\Sigma_b
               - 2\\,(\\Sigma_a^{1/2}\\Sigma_b\\Sigma_a^{1/2})^{1/2}\\bigr)
 
-    ``feat_a`` ``(N_a, F)``, ``feat_b`` ``(N_b, F)``, each with at least 2 rows; covariances are
-    unbiased (divide by N - 1). Computed in float64. The trace term uses
+    ``feat_a`` ``(N_a, F)``, ``feat_b`` ``(N_b, F)``, each with at least 2
+    rows; covariances are unbiased (divide by N - 1). Computed in float64.
+    The trace term uses
     :math:`\\operatorname{tr}(\\Sigma_a\\Sigma_b)^{1/2}
     = \\operatorname{tr}(\\Sigma_a^{1/2}\\Sigma_b\\Sigma_a^{1/2})^{1/2}`,
-    a symmetric PSD matrix whose root is taken by eigendecomposition: never complex, stable for
-    rank-deficient covariances. Returns a float >= 0 (0 for identical sets, up to rounding).
+    a symmetric PSD matrix whose root is taken by eigendecomposition: never
+    complex, stable for rank-deficient covariances. Returns a float >= 0 (0
+    for identical sets, up to rounding).
     """
     a, b = _as_features(feat_a, "feat_a"), _as_features(feat_b, "feat_b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}.")
+        raise ValueError(
+            f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}."
+        )
     if len(a) < 2 or len(b) < 2:
-        raise ValueError("each feature set needs at least 2 rows to estimate a covariance.")
+        raise ValueError(
+            "each feature set needs at least 2 rows to estimate a covariance."
+        )
     mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
+    cov_a, cov_b = (
+        torch.cov(a.T).reshape(a.shape[1], -1),
+        torch.cov(b.T).reshape(b.shape[1], -1),
+    )
     root_a = _psd_sqrt(cov_a)
-    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
-    fd = (mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross
+    cross = (
+        torch.linalg.eigvalsh(root_a @ cov_b @ root_a)
+        .clamp(min=0)
+        .sqrt()
+        .sum()
+    )
+    fd = (
+        (mu_a - mu_b).square().sum()
+        + cov_a.trace()
+        + cov_b.trace()
+        - 2 * cross
+    )
     return max(float(fd), 0.0)
 
 

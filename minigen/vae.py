@@ -63,47 +63,61 @@ LOG_2PI = math.log(2 * math.pi)
 # --------------------------------------------------------------------------------------------
 # The equations
 # --------------------------------------------------------------------------------------------
-def reparameterize(mu: torch.Tensor, log_var: torch.Tensor,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """Reparameterised sample from q(z | x) = N(mu, diag sigma^2), eq. ``vae-reparam``.
+def reparameterize(
+    mu: torch.Tensor,
+    log_var: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Reparameterised sample from q(z | x) = N(mu, diag sigma^2), the
+    reparameterisation z = mu + sigma * eps of chapter 4.
 
-    .. math:: z = \\mu + \\sigma \\odot \\varepsilon, \\quad \\sigma = \\exp(\\tfrac12 \\log\\sigma^2),
+    .. math:: z = \\mu + \\sigma \\odot \\varepsilon,
+       \\quad \\sigma = \\exp(\\tfrac12 \\log\\sigma^2),
        \\quad \\varepsilon \\sim \\mathcal N(0, I)
 
-    The randomness sits in eps, which does not depend on (mu, log_var), so gradients flow
-    through mu and sigma. Args: ``mu`` and ``log_var`` of the same shape (e.g. ``(B, d)`` or
-    ``(k, B, d)``); ``generator``, an optional ``torch.Generator`` for eps (a CPU generator also
-    works for tensors on a GPU). Returns z, shaped like ``mu``.
+    The randomness sits in eps, which does not depend on (mu, log_var), so
+    gradients flow through mu and sigma. Args: ``mu`` and ``log_var`` of the
+    same shape (e.g. ``(B, d)`` or ``(k, B, d)``); ``generator``, an optional
+    ``torch.Generator`` for eps (a CPU generator also works for tensors on a
+    GPU). Returns z, shaped like ``mu``.
     """
     gen_device = generator.device if generator is not None else mu.device
-    eps = torch.randn(mu.shape, generator=generator, device=gen_device, dtype=mu.dtype)
+    eps = torch.randn(
+        mu.shape, generator=generator, device=gen_device, dtype=mu.dtype
+    )
     return mu + torch.exp(0.5 * log_var) * eps.to(mu.device)
 
 
 def kl_terms(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu_j, sigma_j^2) || N(0, 1)) of each latent dimension j, eq. ``vae-kl`` term by term.
+    """KL(N(mu_j, sigma_j^2) || N(0, 1)) of each latent dimension j: the
+    closed-form Gaussian KL of chapter 4, term by term.
 
-    .. math:: \\mathrm{KL}_j = \\tfrac12 \\left(\\mu_j^2 + \\sigma_j^2 - \\log\\sigma_j^2 - 1\\right)
+    .. math:: \\mathrm{KL}_j = \\tfrac12 \\left(\\mu_j^2 + \\sigma_j^2
+       - \\log\\sigma_j^2 - 1\\right)
 
-    Args: ``mu``, ``log_var`` of the same shape, e.g. ``(B, d)``. Returns that shape, in nats;
-    each term is 0 exactly when mu_j = 0 and log_var_j = 0, and positive otherwise.
+    Args: ``mu``, ``log_var`` of the same shape, e.g. ``(B, d)``. Returns
+    that shape, in nats; each term is 0 exactly when mu_j = 0 and
+    log_var_j = 0, and positive otherwise.
     """
     return 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1)
 
 
 def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """Closed-form KL(N(mu, diag sigma^2) || N(0, I)) per example, eq. ``vae-kl``.
+    """Closed-form KL(N(mu, diag sigma^2) || N(0, I)) per example
+    (chapter 4).
 
-    .. math:: \\mathrm{KL} = \\tfrac12 \\sum_j \\left(\\mu_j^2 + \\sigma_j^2 - \\log\\sigma_j^2 - 1\\right)
+    .. math:: \\mathrm{KL} = \\tfrac12 \\sum_j \\left(\\mu_j^2
+       + \\sigma_j^2 - \\log\\sigma_j^2 - 1\\right)
 
-    Args: ``mu``, ``log_var`` of shape ``(B, d)``. Returns ``(B,)``: :func:`kl_terms` summed over
-    the d latent dimensions, in nats. It is 0 exactly when mu = 0 and log_var = 0.
+    Args: ``mu``, ``log_var`` of shape ``(B, d)``. Returns ``(B,)``:
+    :func:`kl_terms` summed over the d latent dimensions, in nats. It is 0
+    exactly when mu = 0 and log_var = 0.
     """
     return kl_terms(mu, log_var).flatten(1).sum(1)
 
 
 def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Bernoulli log-likelihood log p(x | z) of images per example, eq. ``vae-bernoulli``.
+    """Bernoulli log-likelihood log p(x | z) of images per example (chapter 4).
 
     .. math:: \\log p(x \\mid z) = \\sum_i x_i \\log p_i + (1 - x_i) \\log (1 - p_i),
        \\quad p_i = \\sigma(\\ell_i)
@@ -120,7 +134,7 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
 
 def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor,
                             log_var: torch.Tensor | float) -> torch.Tensor:
-    """Diagonal Gaussian log-density log N(x; mean, diag sigma^2) per example, eq. ``vae-gauss``.
+    """Diagonal Gaussian log-density log N(x; mean, diag sigma^2) per example (chapter 4).
 
     .. math:: \\log \\mathcal N(x; m, \\sigma^2) = -\\tfrac12 \\sum_i \\left(
        \\frac{(x_i - m_i)^2}{\\sigma_i^2} + \\log \\sigma_i^2 + \\log 2\\pi \\right)
@@ -143,27 +157,39 @@ class ELBO(NamedTuple):
     kl: torch.Tensor  # KL(q(z | x) || p(z)), in closed form
 
 
-def elbo(x: torch.Tensor, x_logits: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor, *,
-         likelihood: str = "bernoulli", sigma_x: float = 0.1) -> ELBO:
-    """Evidence lower bound with one reparameterised sample, eq. ``vae-elbo``.
+def elbo(
+    x: torch.Tensor,
+    x_logits: torch.Tensor,
+    mu: torch.Tensor,
+    log_var: torch.Tensor,
+    *,
+    likelihood: str = "bernoulli",
+    sigma_x: float = 0.1,
+) -> ELBO:
+    """Evidence lower bound (the ELBO of chapter 4) with one
+    reparameterised sample.
 
     .. math:: \\mathrm{ELBO}(x) = \\mathbb E_{q(z \\mid x)}[\\log p(x \\mid z)]
        - \\mathrm{KL}(q(z \\mid x) \\,\\|\\, p(z)) \\le \\log p(x)
 
     Args:
         x: images ``(B, 1, 28, 28)`` in [0, 1].
-        x_logits: decoder output for z = mu + sigma * eps, same shape as ``x``, before the
-            sigmoid; the decoder mean is ``sigmoid(x_logits)``.
+        x_logits: decoder output for z = mu + sigma * eps, same shape as
+            ``x``, before the sigmoid; the decoder mean is
+            ``sigmoid(x_logits)``.
         mu, log_var: the encoder's q(z | x), ``(B, d)``.
-        likelihood: ``"bernoulli"`` (:func:`bernoulli_log_likelihood`) or ``"gaussian"``
-            (:func:`gaussian_log_likelihood` with mean ``sigmoid(x_logits)`` and fixed std
-            ``sigma_x``).
+        likelihood: ``"bernoulli"`` (:func:`bernoulli_log_likelihood`) or
+            ``"gaussian"`` (:func:`gaussian_log_likelihood` with mean
+            ``sigmoid(x_logits)`` and fixed std ``sigma_x``).
     Returns:
-        ``ELBO(elbo, reconstruction, kl)``: the reconstruction term summed over pixels and the
-        KL summed over latent dimensions, then each averaged over the batch, with
-        ``elbo = reconstruction - kl``. The training loss is :func:`vae_loss` of it.
+        ``ELBO(elbo, reconstruction, kl)``: the reconstruction term summed
+        over pixels and the KL summed over latent dimensions, then each
+        averaged over the batch, with ``elbo = reconstruction - kl``. The
+        training loss is :func:`vae_loss` of it.
     """
-    rec = decoder_log_likelihood(x, x_logits, likelihood=likelihood, sigma_x=sigma_x).mean()
+    rec = decoder_log_likelihood(
+        x, x_logits, likelihood=likelihood, sigma_x=sigma_x
+    ).mean()
     kl = gaussian_kl(mu, log_var).mean()
     return ELBO(rec - kl, rec, kl)
 
@@ -180,19 +206,21 @@ def decoder_log_likelihood(x: torch.Tensor, x_logits: torch.Tensor, *, likelihoo
 
 
 def vae_loss(parts: ELBO, beta: float = 1.0) -> torch.Tensor:
-    """The loss a VAE minimises, eq. ``vae-beta``: minus the reconstruction term plus beta KL.
+    """The loss a VAE minimises, the beta-weighted loss L_beta of chapter 4:
+    minus the reconstruction term plus beta KL.
 
     .. math:: L_\\beta = -\\mathbb E_{q(z \\mid x)}[\\log p(x \\mid z)]
        + \\beta\\, \\mathrm{KL}(q(z \\mid x) \\,\\|\\, p(z))
 
-    ``parts`` is the :class:`ELBO` of a batch (batch means, nats per image). ``beta = 1`` gives
-    minus the ELBO; other values give the beta-VAE of Higgins et al. (2017). Returns a scalar.
+    ``parts`` is the :class:`ELBO` of a batch (batch means, nats per image).
+    ``beta = 1`` gives minus the ELBO; other values give the beta-VAE of
+    Higgins et al. (2017). Returns a scalar.
     """
     return beta * parts.kl - parts.reconstruction
 
 
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
-    """Importance-weighted bound (Burda et al. 2016) from k log-weights per image, eq. ``vae-iwae``.
+    """Importance-weighted bound (Burda et al. 2016) from k log-weights per image (chapter 4).
 
     .. math:: \\log p(x) \\ge \\mathcal L_k = \\mathbb E\\left[\\log \\frac1k \\sum_{i=1}^k
        \\frac{p(x, z_i)}{q(z_i \\mid x)}\\right], \\quad z_i \\sim q(z \\mid x)
@@ -276,7 +304,8 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, log_var = self.encoder(x).chunk(2, dim=1)
-        return mu, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)  # see LOG_VAR_MIN for why
+        # see LOG_VAR_MIN for why
+        return mu, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(check_batch(z, "z", tail=(self.config.latent_dim,), dtype=model_dtype(self)))
@@ -334,31 +363,52 @@ def shift_images(x: torch.Tensor, max_shift: int,
     return padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
 
 
-def train_step(model: VAE, x: torch.Tensor, optimizers: dict, *,
-               generator: torch.Generator | None = None, elbo_fn=None) -> dict:
-    """One gradient step on the loss :func:`vae_loss` (minus the beta-weighted ELBO) of a batch.
+def train_step(
+    model: VAE,
+    x: torch.Tensor,
+    optimizers: dict,
+    *,
+    generator: torch.Generator | None = None,
+    elbo_fn=None,
+) -> dict:
+    """One gradient step on the loss :func:`vae_loss` (minus the
+    beta-weighted ELBO) of a batch.
 
     Args:
-        model: the :class:`VAE`; ``optimizers``: ``{"vae": ...}`` (:func:`make_optimizers`).
+        model: the :class:`VAE`; ``optimizers``: ``{"vae": ...}``
+            (:func:`make_optimizers`).
         x: images ``(B, 1, 28, 28)`` in [0, 1].
         generator: draws eps of the reparameterised z = mu + sigma * eps.
-        elbo_fn: ``elbo_fn(x, x_logits, mu, log_var) -> ELBO``; by default :func:`elbo` with the
-            model's likelihood. A reader's own ELBO plugs in here.
+        elbo_fn: ``elbo_fn(x, x_logits, mu, log_var) -> ELBO``; by default
+            :func:`elbo` with the model's likelihood. A reader's own ELBO
+            plugs in here.
     Returns:
-        0-d tensors (no device sync): ``loss`` (what was minimised), ``elbo``,
-        ``reconstruction`` and ``kl`` of the batch, in nats per image.
+        0-d tensors (no device sync): ``loss`` (what was minimised),
+        ``elbo``, ``reconstruction`` and ``kl`` of the batch, in nats per
+        image.
     """
     c = model.config
     if elbo_fn is None:
         def elbo_fn(x, x_logits, mu, log_var):
-            return elbo(x, x_logits, mu, log_var, likelihood=c.likelihood, sigma_x=c.sigma_x)
-    x_logits, mu, log_var = model(x, generator)  # encode, z = mu + sigma * eps, decode
+            return elbo(
+                x,
+                x_logits,
+                mu,
+                log_var,
+                likelihood=c.likelihood,
+                sigma_x=c.sigma_x,
+            )
+    # encode, z = mu + sigma * eps, decode
+    x_logits, mu, log_var = model(x, generator)
     parts = elbo_fn(x, x_logits, mu, log_var)
     loss = vae_loss(parts, c.beta)  # beta = 1: minus the ELBO
     optimizers["vae"].zero_grad()
     loss.backward()
     optimizers["vae"].step()
-    return {"loss": loss.detach(), **{k: v.detach() for k, v in parts._asdict().items()}}
+    return {
+        "loss": loss.detach(),
+        **{k: v.detach() for k, v in parts._asdict().items()},
+    }
 
 
 def train(model: VAE, x_train: torch.Tensor, *, steps: int | None = None,

@@ -46,4 +46,5 @@ def test_stored_listing_is_current(cell, name):
                       if out.get("output_type") == "stream")
     assert source in printed, (
         f"the stored output of the cell listing {name} is not its current source: re-execute the "
-        "chapter (python scripts/execute_notebooks.py chapters/NN.ipynb)")
+        "chapter (python scripts/execute_notebooks.py chapters/NN.ipynb), or, after a change that "
+        "only re-wraps code or comments, python scripts/refresh_listings.py chapters/NN.ipynb")
