@@ -113,7 +113,6 @@ def test_the_claim_detector_lets_other_sentences_pass(sentence):
 # Pages another change owns that still state times by hand (reported to their owner). Strict: once
 # a page is fixed its test passes, the xfail fails, and its entry here must go.
 KNOWN = {
-    "teaching.md": 'says "the chapters printed 8.1 minutes for chapter 3 when last executed"',
 }
 
 
