@@ -400,8 +400,14 @@ def test_colab_link_opens_this_chapter_at_the_release(visit, chapter):
     links = visit(chapter)["colab"]
     assert links, f"{chapter}: no Colab launch link"
     want = f"/blob/{release_tag}/{chapter}.ipynb"
-    wrong = [link for link in links if not link.endswith(want)]
+    student = [link for link in links if "/classroom/student/" in link]
+    wrong = [link for link in links if link not in student and not link.endswith(want)]
     assert not wrong, f"{chapter}: the Colab link should end with {want}: {wrong}"
+    # beside it, the student edition of the same chapter at the same release, which must exist
+    name = chapter.split("/")[-1]
+    assert student == [links[0].replace("/chapters/", "/classroom/student/")], (
+        f"{chapter}: expected one student-edition Colab link beside the chapter's, got {student}")
+    assert (ROOT / "classroom" / "student" / f"{name}.ipynb").is_file(), f"no student edition of {name}"
 
 
 def test_reference_list_is_author_year(visit):

@@ -15,3 +15,18 @@ document.addEventListener(
   },
   true,
 );
+
+// Beside the launch button's "Colab" entry, the student edition of the same chapter at the same
+// release (classroom/student/, built by `python -m minigen.classroom build`; book/teaching.md).
+document.addEventListener("DOMContentLoaded", () => {
+  for (const link of document.querySelectorAll("a.dropdown-item[href*='colab.research.google.com']")) {
+    if (!link.href.includes("/chapters/")) continue;
+    const item = link.closest("li").cloneNode(true);
+    const student = item.querySelector("a");
+    student.href = link.href.replace("/chapters/", "/classroom/student/");
+    student.title = "Launch the student edition (for assignments) on Colab";
+    student.classList.add("minigen-student-edition");
+    student.querySelector(".btn__text-container").textContent = "Colab: student edition";
+    link.closest("li").after(item);
+  }
+});
