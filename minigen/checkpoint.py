@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from minigen.checks import InputError, InputTypeError, check_count, check_path
+
 __all__ = ["save_checkpoint", "load_checkpoint", "load", "plain", "make_plain", "CheckpointError"]
 
 FORMAT = "minigen-checkpoint"
@@ -46,8 +48,8 @@ def plain(value):
         value = value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(f"setting {value!r} of type {type(value).__name__} is not a plain number, "
-                    "string, bool or list; configs hold plain data only.")
+    raise InputTypeError(f"setting {value!r} of type {type(value).__name__} is not a plain number, "
+                         "string, bool or list; configs hold plain data only.")
 
 
 def make_plain(config) -> None:
@@ -57,6 +59,9 @@ def make_plain(config) -> None:
     otherwise reach the optimisers and the checkpoints, which ``weights_only`` loading refuses.
     A tuple stays a tuple (of plain numbers).
     """
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise InputTypeError(f"config must be a config dataclass instance (e.g. VAEConfig()), got "
+                             f"{type(config).__name__}.")
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         new = tuple(plain(value)) if isinstance(value, tuple) else plain(value)
@@ -81,10 +86,16 @@ def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None 
         step: the number of training steps done.
         extra: what a training loop needs to resume exactly (its random generator's state, the
             position of its data loader, ...): tensors and plain data.
+
+    Arguments that would make a file no loader can use (an empty ``family``, a model that is
+    not an ``nn.Module``, a negative or fractional ``step``, a path that is not a path) raise
+    :class:`~minigen.checks.InputError` or :class:`~minigen.checks.InputTypeError` before
+    anything is written.
     """
     from minigen import __version__
 
-    path = _write_target(Path(path))
+    path = _write_target(check_path(path, "path"))
+    _check_save_arguments(family, models, optimizers, history, settings, step, extra)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -117,6 +128,27 @@ def save_checkpoint(path, *, family: str, models: dict, optimizers: dict | None 
             raise _write_error(path, exc) from exc
         raise
     return path
+
+
+def _check_save_arguments(family, models, optimizers, history, settings, step, extra) -> None:
+    """Refuse, before anything is written, what would make a checkpoint no loader can read."""
+    if not isinstance(family, str) or not family.strip():
+        raise InputError(f"family must be the name of a model family such as 'gan', 'vae', 'cvae' "
+                         f"or 'cyclegan', got {family!r}: the loaders rebuild the model from it.")
+    for label, group, kind, what in (("models", models, torch.nn.Module, "torch.nn.Module"),
+                                     ("optimizers", optimizers or {}, torch.optim.Optimizer,
+                                      "torch.optim.Optimizer")):
+        if not isinstance(group, dict):
+            raise InputTypeError(f"{label} must be a dict of name -> {what} (e.g. "
+                                 f"{{'model': model}}), got {type(group).__name__}.")
+        for name, obj in group.items():
+            if not isinstance(obj, kind):
+                raise InputTypeError(f"{label}[{name!r}] must be a {what}, "
+                                     f"got {type(obj).__name__}.")
+    for label, value in (("history", history), ("settings", settings), ("extra", extra)):
+        if value is not None and not isinstance(value, dict):
+            raise InputTypeError(f"{label} must be a dict or None, got {type(value).__name__}.")
+    check_count(step, "step", minimum=0)
 
 
 def _write_target(path: Path) -> Path:
@@ -191,7 +223,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     ``history``, ``settings`` and ``extra``. Raises :class:`CheckpointError` for a missing,
     truncated or foreign file, and never executes code stored in the file.
     """
-    path = Path(path)
+    path = check_path(path, "path")
     if not path.exists():
         raise CheckpointError(f"No checkpoint at {path}: the file does not exist. Check the path "
                               "(checkpoints are written by the training loops' checkpoint= and by "
@@ -224,8 +256,12 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 
 def _check_map_location(path: Path, map_location) -> None:
     """A device string (or torch.device) that exists here, before torch reads a byte."""
-    if not isinstance(map_location, (str, torch.device)):
+    if isinstance(map_location, dict) or callable(map_location):
         return  # a dict or a function: torch's own business
+    if not isinstance(map_location, (str, torch.device)):
+        raise InputTypeError(f"map_location must be a device such as 'cpu' (the default), 'cuda' "
+                             f"or torch.device('cuda'), got {map_location!r} "
+                             f"({type(map_location).__name__}).")
     try:
         device = torch.device(map_location)
     except (RuntimeError, TypeError) as exc:
@@ -318,6 +354,10 @@ def load(checkpoint, *, family: str, config_class, model_class, build, device=No
     without allocating it. Returns the model, on ``device``, in eval mode. Every problem raises
     :class:`CheckpointError` saying what is wrong and what to do.
     """
+    if not isinstance(checkpoint, (dict, str, bytes, os.PathLike)):
+        raise InputTypeError(f"checkpoint must be the path of a checkpoint file (str or "
+                             f"pathlib.Path) or the dict load_checkpoint returns, got "
+                             f"{type(checkpoint).__name__}.")
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     where = "the checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
     if ckpt.get("format") != FORMAT:

@@ -247,16 +247,29 @@ def check_points(x, name: str, *, dim: int = 2, allow_empty: bool = False,
 # --------------------------------------------------------------------------------------------
 # Numbers, generators, paths, objects
 # --------------------------------------------------------------------------------------------
-def check_count(n, name: str = "n", *, minimum: int = 1) -> int:
-    """A whole number ``>= minimum`` (a Python or NumPy int; not a bool, not a float), as ``int``."""
+def check_count(n, name: str = "n", *, minimum: int | None = 1, maximum: int | None = None,
+                why: str = "") -> int:
+    """A whole number in ``[minimum, maximum]`` (a Python or NumPy int; not a bool, not a
+    float), as ``int``.
+
+    ``minimum=None`` checks the type only (the caller checks the range with its own message);
+    a ``minimum`` below ``-2**31`` is treated the same way in the message, which then never
+    shows a meaningless bound. ``maximum`` caps a count that would otherwise exhaust memory or
+    time; ``why`` (e.g. ``" (a larger grid would not fit in memory)"``) is added to the message
+    of a value above it.
+    """
+    shown = minimum if minimum is not None and minimum >= -2**31 else None
+    bound = "" if shown is None else f" >= {shown}"
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
         hint = ""
         if isinstance(n, (float, np.floating)) and math.isfinite(n) and float(n).is_integer():
             hint = f" Pass {name}={int(n)}."
-        raise InputTypeError(f"{name} must be a whole number >= {minimum}, got {n!r} "
+        raise InputTypeError(f"{name} must be a whole number{bound}, got {n!r} "
                              f"({type(n).__name__}).{hint}")
-    if n < minimum:
-        raise InputError(f"{name} must be a whole number >= {minimum}, got {n}.")
+    if minimum is not None and n < minimum:
+        raise InputError(f"{name} must be a whole number{bound}, got {n}.")
+    if maximum is not None and n > maximum:
+        raise InputError(f"{name} must be at most {maximum:,}, got {n:,}{why}.")
     return int(n)
 
 

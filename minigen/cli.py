@@ -1,4 +1,4 @@
-"""Command line: ``python -m minigen info | train | sample | translate``.
+"""Command line: ``python -m minigen info | train | sample | translate | classroom``.
 
 ``train FAMILY`` trains one of the four model families (``gan``, ``vae``, ``cvae``,
 ``cyclegan``) with its chapter's default settings on the bundled digits, writing
@@ -6,7 +6,9 @@
 ``history.json`` into ``--out``; ``--resume CKPT`` continues a saved run exactly. ``sample``
 draws images from a GAN, VAE or CVAE checkpoint; ``translate`` applies a CycleGAN checkpoint.
 Everything here goes through the families' common contract (``build``, ``train``, ``load``;
-see :mod:`minigen.training`); this module only adds files and messages.
+see :mod:`minigen.training`); this module only adds files and messages. ``classroom`` (build
+student, teacher and autograder editions of the chapters; grade submissions) is handed to
+:mod:`minigen.classroom`, which has its own parser and the same one-line errors and exit status.
 
 Exit status: 0 on success; 2 for every user error (a bad argument or number, a missing,
 unreadable or unwritable path, a damaged, foreign or diverged checkpoint, a run that diverged),
@@ -36,6 +38,7 @@ CHECKPOINT_EVERY = 200  # the command line's default interval, in steps
 EXIT_USER_ERROR = 2  # one exit status for every user error (argparse uses 2 as well)
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 MAX_SAMPLES = 100_000  # sample -n: at most this many images (.npy of 100,000 is 314 MB)
+MAX_STEPS = 10**7  # train --steps: at most this many (the book's longest run is a few thousand)
 GRID_MAX = 256  # a .png grid shows at most this many images (16 x 16)
 DRAW_BATCH = 1000  # sample draws in batches of this many images (bounded memory)
 
@@ -68,8 +71,14 @@ def _whole(text: str, option: str, minimum: int, fix: str) -> int:
 
 
 def _steps(text):
-    return _whole(text, "--steps", 1, "Pass a positive number of steps, or leave it out for the "
-                  "family's default")
+    value = _whole(text, "--steps", 1, "Pass a positive number of steps, or leave it out for the "
+                   "family's default")
+    if value > MAX_STEPS:
+        raise argparse.ArgumentTypeError(
+            f"--steps must be at most {MAX_STEPS:,} (the book's runs take a few thousand; more "
+            f"would train for days), got {value:,}. Pass a smaller number, and --resume the "
+            "checkpoint to go on")
+    return value
 
 
 def _every(text):
@@ -121,6 +130,8 @@ def _writable_folder(folder: Path, what: str) -> None:
 
 def _output_file(text: str, suffixes: tuple[str, ...], option: str = "--out") -> Path:
     """``--out`` of sample/translate: a known suffix, not a folder, in a writable folder."""
+    if not text.strip():
+        raise UserError(f"{option} is empty. Pass a file name such as samples{suffixes[0]}")
     path = Path(text)
     if path.suffix.lower() not in suffixes:
         kinds = " or ".join(suffixes)
@@ -284,6 +295,9 @@ def cmd_train(args) -> int:
 
     module = _family_module(args.family)
     device = _device(args.device)
+    if not args.out.strip():
+        raise UserError("--out is empty. Pass the folder to write checkpoint.pt, samples.png and "
+                        "history.json into, e.g. --out runs/gan")
     out = Path(args.out)
     files = {name: out / name for name in ("checkpoint.pt", "samples.png", "history.json")}
     _writable_folder(out, "--out")  # before any work: a finished run is never lost to its folder
@@ -316,7 +330,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from minigen.checkpoint import load_checkpoint
+    from minigen.checkpoint import CheckpointError, load_checkpoint
     from minigen.plotting import save_image_grid
 
     out = _output_file(args.out, (".npy", ".png"))
@@ -326,7 +340,10 @@ def cmd_sample(args) -> int:
     if family == "cyclegan":
         raise UserError(f"{args.checkpoint} is a CycleGAN checkpoint: it translates images rather "
                         "than draws them. Use `python -m minigen translate`")
-    model = _family_module(family).load(ckpt, device=device)
+    try:  # from the dict already read; a message names the file, not "the checkpoint"
+        model = _family_module(family).load(ckpt, device=device)
+    except CheckpointError as exc:
+        raise CheckpointError(re.sub(r"^the checkpoint\b", str(args.checkpoint), str(exc))) from exc
     n = min(args.n, GRID_MAX) if out.suffix.lower() == ".png" else args.n
     x = _finite_output(_draw(family, model, n, args.seed), args.checkpoint)
     if out.suffix.lower() == ".png":
@@ -351,12 +368,28 @@ def _read_images(path_text: str) -> torch.Tensor:
     if path.is_dir():
         raise UserError(f"--in {path} is a folder. Pass a .npy file of images")
     try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as exc:
+        raise UserError(f"cannot read --in {path}: {_reason(exc)}. Check the file's permissions") from exc
+    if head.startswith(b"PK"):
+        raise UserError(f"--in {path} is not a readable .npy array of numbers: it is a .npz (or "
+                        "other zip) archive. Save the images alone with "
+                        "numpy.save(path, images.astype('float32')), or take one "
+                        "array out of the archive first")
+    if head != b"\x93NUMPY":
+        raise UserError(f"--in {path} is not a readable .npy array of numbers: it lacks NumPy's "
+                        ".npy header (an image or a text file?). Save the images with "
+                        "numpy.save(path, images.astype('float32'))")
+    try:
         array = np.load(path, allow_pickle=False)
     except OSError as exc:
         raise UserError(f"cannot read --in {path}: {_reason(exc)}. Check the file's permissions") from exc
     except Exception as exc:  # not .npy, pickled objects, truncated: numpy's many errors
-        raise UserError(f"--in {path} is not a readable .npy array of numbers ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0] if str(exc) else 'no details'}). Save the images "
+        first = str(exc).splitlines()[0] if str(exc) else "no details"
+        why = (": it holds pickled Python objects, which are never loaded" if "pickle" in first.lower()
+               else f" ({type(exc).__name__}: {first})")  # numpy's advice to unpickle: never passed on
+        raise UserError(f"--in {path} is not a readable .npy array of numbers{why}. Save the images "
                         "with numpy.save(path, images) as float32") from exc
     if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
         kind = getattr(array, "dtype", type(array).__name__)
@@ -400,7 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for checkpoint.pt, samples.png, history.json (made if missing; "
                         "checked for writing before training)")
     t.add_argument("--steps", type=_steps, default=None,
-                   help="stop after this many (more) steps, >= 1 (default: the family's config.steps)")
+                   help=f"stop after this many (more) steps, 1 to {MAX_STEPS:,} (default: the family's "
+                        "config.steps)")
     t.add_argument("--max-seconds", type=_seconds, default=None,
                    help="stop after this much wall time, a positive finite number of seconds")
     t.add_argument("--checkpoint-every", type=_every, default=CHECKPOINT_EVERY,
@@ -432,6 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help=".npy file for the translated images (the name must "
                    "end in .npy)")
     r.add_argument("--device", default=None)
+    # listed for --help only: main() hands `classroom ...` to minigen.classroom before parsing
+    sub.add_parser("classroom", help="student and teacher editions of the chapters, and grading "
+                   "(python -m minigen classroom --help)", add_help=False)
     r.set_defaults(func=cmd_translate)
     return p
 
@@ -452,6 +489,10 @@ def main(argv=None) -> int:
     from minigen.checkpoint import CheckpointError
     from minigen.utils import TrainingDiverged
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["classroom"]:  # its own parser and one-line errors: minigen/classroom.py
+        from minigen.classroom import main as classroom_main
+        return classroom_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except UserError as exc:  # a usage mistake: one line, and SystemExit(2) as argparse does

@@ -201,8 +201,8 @@ class GaussianMixture2D:
 
         The numbers are drawn, and the points returned, on the device of
         ``generator`` (the CPU without one): the generator decides where, so
-        one seed gives one set of points. ``n`` >= 1."""
-        n = check_count(n, "n")
+        one seed gives one set of points. ``n`` in [1, MAX_POINTS]."""
+        n = check_count(n, "n", maximum=MAX_POINTS, why=_TOO_MANY)
         generator = check_generator(generator)
         where = (
             generator.device if generator is not None else torch.device("cpu")
@@ -232,6 +232,14 @@ class GaussianMixture2D:
         return self.log_prob(x).exp()
 
 
+# The most 2-D points one call of GaussianMixture2D.sample or two_moons draws: ten million
+# (80 MB as float32, a few hundred MB while drawing). The book draws at most tens of thousands;
+# a larger n is refused before any memory is taken, rather than failing in the allocator.
+MAX_POINTS = 10_000_000
+_TOO_MANY = (" (drawing more at once could exhaust memory; draw in batches with one "
+             "torch.Generator and torch.cat them)")
+
+
 def ring8(radius: float = 2.0, std: float = 0.05) -> GaussianMixture2D:
     """Eight Gaussians evenly spaced on a circle (Metz et al. 2017), the mode-collapse benchmark."""
     radius = check_real(radius, "radius", above=0)
@@ -251,9 +259,10 @@ def two_moons(n: int, generator: torch.Generator | None = None, noise: float = 0
     """Two interleaved half circles (float32 ``(n, 2)``), centred and scaled to about [-2, 2].
 
     Its density has no closed form, which is why it has no ``log_prob``. Drawn on the CPU from
-    ``generator`` (a CPU generator) and returned there. ``n`` >= 1, ``noise`` >= 0.
+    ``generator`` (a CPU generator) and returned there. ``n`` in [1, MAX_POINTS], ``noise`` >= 0.
     """
-    n, generator = check_count(n, "n"), check_generator(generator)
+    n = check_count(n, "n", maximum=MAX_POINTS, why=_TOO_MANY)
+    generator = check_generator(generator)
     noise = check_real(noise, "noise", minimum=0)
     upper = torch.rand(n, generator=generator) < 0.5
     t = torch.rand(n, generator=generator) * math.pi

@@ -221,12 +221,13 @@ def frechet_distance(feat_a, feat_b) -> float:
     """
     a, b = _as_features(feat_a, "feat_a"), _as_features(feat_b, "feat_b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(
+        raise InputError(
             f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}."
         )
     if len(a) < 2 or len(b) < 2:
-        raise ValueError(
-            "each feature set needs at least 2 rows to estimate a covariance."
+        raise InputError(
+            "each feature set needs at least 2 rows to estimate a covariance;"
+            f" got {len(a)} and {len(b)}."
         )
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = (
@@ -294,11 +295,14 @@ def kid(feat_a, feat_b, *, subsets: int = 100, subset_size: int | None = None,
     a, b = _as_features(feat_a, "feat_a"), _as_features(feat_b, "feat_b")
     if a.shape[1] != b.shape[1]:
         raise InputError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}.")
-    subsets = check_count(subsets, "subsets", minimum=-2**62)  # the type; the range below
+    subsets = check_count(subsets, "subsets", minimum=None)  # the type; the range below
     if subset_size is not None:
-        check_count(subset_size, "subset_size", minimum=-2**62)
+        check_count(subset_size, "subset_size", minimum=None)
     generator = check_generator(generator)
     n = min(len(a), len(b))
+    if n < 4:
+        raise InputError(f"kid needs at least 4 rows in each feature set (subsets of 2 or more "
+                         f"rows, smaller than the set); got {len(a)} and {len(b)}.")
     m = min(n // 2, 1000) if subset_size is None else int(subset_size)
     if not 2 <= m < n:
         raise InputError(f"subset_size must be in [2, {n}) (smaller than the smaller set, so "
@@ -313,6 +317,11 @@ def kid(feat_a, feat_b, *, subsets: int = 100, subset_size: int | None = None,
     sum_ab = _subset_kernel_sums(a, s_a, b, s_b)
     values = (sum_aa + sum_bb) / (m * (m - 1)) - 2 * sum_ab / m**2
     se = values.std() * math.sqrt(m / (n - m))
+    if not (torch.isfinite(values).all() and torch.isfinite(se)):
+        big = max(a.abs().max().item(), b.abs().max().item())
+        raise InputError(f"kid overflowed float64: the cubic kernel of features as large as "
+                         f"{big:.3g} is beyond its range. Pass features of moderate size, such as "
+                         "minigen.metrics.features(images) (or rescale both sets alike).")
     return float(values.mean()), float(se)
 
 
@@ -326,7 +335,7 @@ def precision_recall(real_feat, fake_feat, *, k: int = 3) -> tuple[float, float]
     Returns ``(precision, recall)``, each in [0, 1]. Both sets need more than ``k`` rows.
     """
     real, fake = _as_features(real_feat, "real_feat"), _as_features(fake_feat, "fake_feat")
-    k = check_count(k, "k", minimum=-2**62)  # the type; the range below
+    k = check_count(k, "k", minimum=None)  # the type; the range below
     if real.shape[1] != fake.shape[1]:
         raise InputError(f"feature dimensions differ: {real.shape[1]} vs {fake.shape[1]}.")
     if k < 1 or len(real) <= k or len(fake) <= k:
@@ -412,8 +421,8 @@ def mode_coverage(samples, mixture, *, n_std: float = 3.0, min_share: float = 0.
     A sample is *high quality* when it lies within ``n_std`` standard deviations
     (``mixture.std``) of its nearest mode. A mode is *covered* when it holds at least
     ``min_share`` of its fair share of high-quality samples, i.e. at least
-    ``max(1, ceil(min_share * N / K))`` of them for ``N`` samples and ``K`` modes (20 % of a fair
-    share; with the default 3 stds, exact mixture samples put 98.9 % of their points there).
+    ``max(1, ceil(min_share * N / K))`` of them for ``N`` samples and ``K`` modes, ``min_share``
+    in [0, 1] (20 % of a fair share; with the default 3 stds, exact mixture samples put 98.9 % of their points there).
 
     Returns a dict: ``modes_covered`` (int), ``n_modes`` (K), ``high_quality`` (the fraction of
     all samples that are high quality), ``counts`` (high-quality samples per mode, a list of K
@@ -433,7 +442,7 @@ def mode_coverage(samples, mixture, *, n_std: float = 3.0, min_share: float = 0.
         raise InputTypeError(f"mixture must be a GaussianMixture2D such as minigen.data.ring8(), got "
                              f"{type(mixture).__name__}.")
     n_std = check_real(n_std, "n_std", above=0)
-    min_share = check_real(min_share, "min_share", minimum=0)
+    min_share = check_real(min_share, "min_share", minimum=0, maximum=1)
     x = x.detach().to("cpu", torch.float64)
     means = mixture.means.detach().to("cpu", torch.float64)
     dist, nearest = torch.cdist(x, means).min(dim=1)

@@ -25,13 +25,21 @@ from minigen.checks import (
     check_real,
 )
 
-__all__ = ["grid_array", "image_grid", "save_image_grid", "plot_history", "scatter_2d"]
+__all__ = ["grid_array", "image_grid", "save_image_grid", "plot_history", "scatter_2d",
+           "MAX_GRID_PIXELS"]
+
+# The largest grid (height x width, in pixels, after ``scale``) that grid_array and
+# save_image_grid make: 64 million pixels (256 MB as float32, 768 MB in RGB). A 100 x 100 grid of
+# 28-pixel digits is 9 million; a larger request is a mistaken ``nrow``, ``pad`` or ``scale``,
+# refused before any memory is taken.
+MAX_GRID_PIXELS = 64_000_000
 
 
 def _figure_and_axes(ax, figsize):
     """``(figure, axes)``: a new figure of ``figsize`` inches, or the one ``ax`` belongs to."""
     import matplotlib.pyplot as plt
 
+    _check_axes(ax)
     if ax is None:
         return plt.subplots(figsize=figsize)
     return ax.figure, ax
@@ -52,12 +60,38 @@ def grid_array(images, nrow: int | None = None, pad: int = 2, pad_value: float =
     pad_value = check_real(pad_value, "pad_value", minimum=0, maximum=1)
     ncol = nrow or math.ceil(math.sqrt(b))
     nrows = math.ceil(b / ncol)
+    _check_grid_size(nrows * (h + pad) + pad, ncol * (w + pad) + pad,
+                     f"{b} images of {h}x{w} with nrow={ncol} and pad={pad}")
     canvas = np.full((c, nrows * (h + pad) + pad, ncol * (w + pad) + pad), pad_value, np.float32)
     for i, img in enumerate(images.numpy()):
         r, q = divmod(i, ncol)
         y, x = pad + r * (h + pad), pad + q * (w + pad)
         canvas[:, y:y + h, x:x + w] = img
     return canvas[0] if c == 1 else canvas.transpose(1, 2, 0)
+
+
+class MissingCurveError(InputError, KeyError):
+    """A curve asked of :func:`plot_history` that the history does not hold: minigen's
+    :class:`~minigen.checks.InputError`, and a ``KeyError`` as before."""
+
+    __str__ = BaseException.__str__  # the message as written, not quoted as KeyError does
+
+
+def _check_grid_size(height: int, width: int, what: str) -> None:
+    """Refuse a grid of more than :data:`MAX_GRID_PIXELS` pixels before it is allocated."""
+    if height * width > MAX_GRID_PIXELS:
+        raise InputError(f"the grid would be {height:,} x {width:,} pixels ({what}), more than "
+                         f"MAX_GRID_PIXELS = {MAX_GRID_PIXELS:,}. Pass a smaller nrow (at most the "
+                         "number of images), pad or scale, or fewer images.")
+
+
+def _check_axes(ax) -> None:
+    """``None`` or a matplotlib ``Axes`` (e.g. from ``plt.subplots()``)."""
+    from matplotlib.axes import Axes
+
+    if ax is not None and not isinstance(ax, Axes):
+        raise InputTypeError(f"ax must be a matplotlib Axes (e.g. `fig, ax = plt.subplots()`) or "
+                             f"None, got {type(ax).__name__}.")
 
 
 def image_grid(images, nrow: int | None = None, *, title: str | None = None, ax=None,
@@ -70,6 +104,7 @@ def image_grid(images, nrow: int | None = None, *, title: str | None = None, ax=
     import matplotlib.pyplot as plt
 
     size = check_real(size, "size", above=0)
+    _check_axes(ax)
     canvas = grid_array(images, nrow)
     if ax is None:
         per = canvas.shape[1] / (28 + 2)
@@ -100,6 +135,8 @@ def save_image_grid(images, path, nrow: int | None = None, scale: int = 2) -> Pa
     if path.suffix.lower() not in Image.registered_extensions():
         raise InputError(f"path must end in an image extension such as .png, got {str(path)!r}.")
     canvas = grid_array(images, nrow)
+    _check_grid_size(canvas.shape[0] * scale, canvas.shape[1] * scale,
+                     f"a {canvas.shape[0]:,} x {canvas.shape[1]:,} grid with scale={scale}")
     pixels = np.clip(np.rint(canvas * 255), 0, 255).astype(np.uint8)
     img = Image.fromarray(pixels)
     if scale != 1:
@@ -126,7 +163,8 @@ def plot_history(history: dict, keys=None, *, ax=None, smooth: int = 1, title: s
         else [k for k in history if k not in ("step", "time")]
     missing = [k for k in keys if k not in history]
     if missing:
-        raise KeyError(f"history has no {missing}; it has {sorted(history)}.")
+        raise MissingCurveError(f"history has no {missing}; it has {sorted(history)}. Pass keys "
+                                "from those, or keys=None for every curve.")
     if not keys:
         raise InputError(f"history has no curve to plot: it has only {sorted(history)}.")
     smooth = check_count(smooth, "smooth")
@@ -140,6 +178,11 @@ def plot_history(history: dict, keys=None, *, ax=None, smooth: int = 1, title: s
         if "step" in curves and len(curves[k]) != len(curves["step"]):
             raise InputError(f"history[{k!r}] has {len(curves[k])} values but history['step'] has "
                              f"{len(curves['step'])}: pass a history as a training loop returns it.")
+    for k in keys:
+        if len(curves[k]) and not np.isfinite(curves[k]).any():
+            raise InputError(f"history[{k!r}] holds no finite value (all {len(curves[k])} are NaN "
+                             "or infinite): there is no curve to draw. Check the run that made it "
+                             "(did it diverge?), or leave this key out with keys=[...].")
     fig, ax = _figure_and_axes(ax, (6, 3.5))
     for k in keys:
         y = curves[k]
@@ -170,6 +213,11 @@ def scatter_2d(samples, *, mixture=None, ax=None, title: str | None = None,
                              f"got {type(mixture).__name__}.")
     if lim is not None:
         lim = check_real(lim, "lim", above=0)
+    from matplotlib.colors import is_color_like
+
+    if not is_color_like(color):
+        raise InputError(f"color must be a matplotlib colour such as 'tab:orange', 'red' or "
+                         f"'#1f77b4', got {color!r}.")
     fig, ax = _figure_and_axes(ax, (4, 4))
     if lim is None:
         ref = mixture.means.abs().max().item() + 1.0 if mixture is not None else pts.abs().max().item()

@@ -28,14 +28,13 @@ import dataclasses
 import math
 import numbers
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from minigen.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
-from minigen.checks import InputError, InputTypeError
+from minigen.checks import InputError, InputTypeError, check_path
 from minigen.utils import TrainingDiverged, get_device
 from minigen.utils import progress as progress_bar
 
@@ -64,17 +63,27 @@ def check_budget(steps, max_seconds, default_steps: int) -> tuple[int | None, fl
     """Validate a training budget; with neither given, ``default_steps`` steps.
 
     ``steps`` must be a positive whole number and ``max_seconds`` a positive finite number of
-    seconds; 0, negative, NaN or infinite budgets are refused with a ``ValueError`` (they would
-    train nothing, or never stop).
+    seconds; 0, negative, NaN or infinite budgets are refused with
+    :class:`~minigen.checks.InputError` (a ``ValueError``; they would train nothing, or never
+    stop), a value that is not a number with :class:`~minigen.checks.InputTypeError`. A
+    ``max_seconds`` shorter than one step still runs one step (see :meth:`Run.going`).
     """
     if steps is not None:
-        if not _is_number(steps) or not float(steps).is_integer() or steps <= 0:
-            raise ValueError(f"steps must be a positive whole number, got {steps!r}. Pass "
+        if not _is_number(steps):
+            raise InputTypeError(f"steps must be a positive whole number, got {steps!r} "
+                                 f"({type(steps).__name__}). Pass steps=None to train for "
+                                 "max_seconds alone.")
+        if not math.isfinite(float(steps)) or not float(steps).is_integer() or steps <= 0:
+            raise InputError(f"steps must be a positive whole number, got {steps!r}. Pass "
                              "steps=None to train for max_seconds alone.")
         steps = int(steps)
     if max_seconds is not None:
-        if not _is_number(max_seconds) or not math.isfinite(max_seconds) or max_seconds <= 0:
-            raise ValueError(f"max_seconds must be a positive, finite number of seconds, got "
+        if not _is_number(max_seconds):
+            raise InputTypeError(f"max_seconds must be a positive, finite number of seconds, got "
+                                 f"{max_seconds!r} ({type(max_seconds).__name__}). Pass "
+                                 "max_seconds=None to train for steps alone.")
+        if not math.isfinite(max_seconds) or max_seconds <= 0:
+            raise InputError(f"max_seconds must be a positive, finite number of seconds, got "
                              f"{max_seconds!r}. Pass max_seconds=None to train for steps alone.")
         max_seconds = float(max_seconds)
     if steps is None and max_seconds is None:
@@ -111,9 +120,9 @@ class Batches:
 
     def __init__(self, n: int, batch_size: int, generator: torch.Generator):
         if n < 1:
-            raise ValueError("the training data are empty: pass at least one example.")
+            raise InputError("the training data are empty: pass at least one example.")
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+            raise InputError(f"batch_size must be at least 1, got {batch_size}.")
         self.n, self.batch_size, self.generator = int(n), int(min(batch_size, n)), generator
         self.order = torch.empty(0, dtype=torch.int64, device=generator.device)
         self.pos = 0
@@ -135,6 +144,9 @@ class Batches:
 
 def settings_of(config) -> dict:
     """``dataclasses.asdict(config)`` as plain Python data (see :func:`minigen.checkpoint.plain`)."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise InputTypeError(f"config must be a settings dataclass instance such as "
+                             f"minigen.vae.VAEConfig() (a model's .config), got {type(config).__name__}.")
     return plain(dataclasses.asdict(config))
 
 
@@ -142,7 +154,9 @@ class Run:
     """The bookkeeping of one call of a family's ``train``: read it as a checklist.
 
     1. Where: the device of the model's parameters (the family's ``train`` moved it there).
-    2. Budget: :func:`check_budget`; the run stops at ``steps`` more steps or ``max_seconds``.
+    2. Budget: :func:`check_budget`; the run stops at ``steps`` more steps or ``max_seconds``,
+       whichever comes first, but always after at least one step: a ``max_seconds`` that ends
+       before the first step would otherwise save an untrained checkpoint without a word.
     3. Randomness: ``self.generator``, one ``torch.Generator`` on the device seeded with ``seed``.
     4. Resume (:meth:`resume`): the model, optimisers, history, generator and every object
        registered with :meth:`track` (loaders, buffers) come back from the checkpoint; the
@@ -165,13 +179,14 @@ class Run:
         self.max_weight = _check_bound(MAX_WEIGHT if max_weight is None else max_weight, "max_weight")
         if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) \
                 or checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be a whole number >= 0 (0 = only at the end), "
-                             f"got {checkpoint_every!r}.")
+            raise (InputError if isinstance(checkpoint_every, int) else InputTypeError)(
+                f"checkpoint_every must be a whole number >= 0 (0 = only at the end), "
+                f"got {checkpoint_every!r}.")
         self.family, self.model, self.optimizers = family, model, optimizers
         self.steps, self.max_seconds = check_budget(steps, max_seconds, default_steps)
         self.device = next(model.parameters()).device
         self.generator = torch.Generator(device=self.device).manual_seed(check_seed(seed))
-        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.checkpoint = check_path(checkpoint, "checkpoint") if checkpoint is not None else None
         self.checkpoint_every, self.state = checkpoint_every, {}
         self.history: dict[str, list[float]] = {"step": [], "time": []}
         self.step, self.last_saved, self.time_offset = 0, None, 0.0
@@ -196,7 +211,9 @@ class Run:
         self.first, self.start = self.step, time.perf_counter()
 
     def going(self) -> bool:
-        """True while the budget allows another step."""
+        """True while the budget allows another step; the first step of a call always runs."""
+        if self.step == self.first:
+            return True
         if self.steps is not None and self.step - self.first >= self.steps:
             return False
         return self.max_seconds is None or time.perf_counter() - self.start < self.max_seconds
@@ -330,7 +347,7 @@ class Run:
 def _check_bound(value, name: str) -> float:
     """A divergence bound: a positive number (``math.inf`` turns the bound off)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number (math.inf: no bound), got {value!r}.")
+        raise InputError(f"{name} must be a positive number (math.inf: no bound), got {value!r}.")
     return float(value)
 
 
@@ -341,12 +358,19 @@ def seeded(make, seed: int, device) -> nn.Module:
     ``torch.random.fork_rng``: the same on every device, and the caller's random state untouched.
     Every family's ``build`` is this.
     """
+    if not callable(make):
+        raise InputTypeError(f"make must be a function that returns a new nn.Module, got "
+                             f"{type(make).__name__}.")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = make()
+    if not isinstance(model, nn.Module):
+        raise InputTypeError(f"make() must return an nn.Module, got {type(model).__name__}.")
     return place(model, device)
 
 
 def place(model: nn.Module, device) -> nn.Module:
     """Move ``model`` to ``device``; ``None`` means :func:`minigen.utils.get_device` (the best)."""
+    if not isinstance(model, nn.Module):
+        raise InputTypeError(f"model must be an nn.Module, got {type(model).__name__}.")
     return model.to(get_device(device))

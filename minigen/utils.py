@@ -104,9 +104,17 @@ def progress(iterable=None, *, total=None, desc=None, quiet=None, **kwargs):
     """A ``tqdm.auto`` progress bar that stays silent when it should.
 
     It is silent when ``quiet=True``, or when ``quiet=None`` and the output is not
-    interactive (CI, a log file) or ``MINIGEN_QUIET=1`` is set.
+    interactive (CI, a log file) or ``MINIGEN_QUIET=1`` is set. ``iterable`` must be iterable
+    (or ``None``, with ``total`` steps counted by ``update``); a number in its place is refused
+    with the fix.
     """
     from tqdm.auto import tqdm
+
+    if iterable is not None and not hasattr(iterable, "__iter__"):
+        hint = (f" To count {iterable} steps, pass progress(range({iterable})) or "
+                f"progress(total={iterable})." if isinstance(iterable, int) else "")
+        raise InputTypeError(f"iterable must be iterable (a list, a range, a loader), got "
+                             f"{type(iterable).__name__}.{hint}")
 
     if quiet is None:
         quiet = os.environ.get("MINIGEN_QUIET", "") not in ("", "0") or not _interactive()

@@ -371,3 +371,63 @@ def test_malicious_files_are_still_refused_and_writes_still_atomic(tmp_path, mon
         save_checkpoint(target, family="gan", models={"G": _linear()}, step=7)
     monkeypatch.undo()
     assert load_checkpoint(target)["step"] == 3 and _temp_files(tmp_path) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 13, probe findings: save_checkpoint's arguments, paths that are not paths, map_location
+# --------------------------------------------------------------------------------------------
+from minigen import gan  # noqa: E402
+from minigen.checks import InputError, InputTypeError  # noqa: E402
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"family": None}, InputError, r"family must be the name of a model family such as 'gan'.*got None"),
+    ({"family": ""}, InputError, r"family must be the name of a model family .*got ''"),
+    ({"step": -1}, InputError, r"step must be a whole number >= 0, got -1"),
+    ({"step": 1.5}, InputTypeError, r"step must be a whole number >= 0, got 1\.5"),
+    ({"models": {"model": None}}, InputTypeError, r"models\['model'\] must be a torch\.nn\.Module, got NoneType"),
+    ({"models": torch.nn.Linear(2, 2)}, InputTypeError, r"models must be a dict of name -> torch\.nn\.Module"),
+    ({"optimizers": {"x": 1}}, InputTypeError, r"optimizers\['x'\] must be a torch\.optim\.Optimizer, got int"),
+    ({"settings": {"f": lambda: 1}}, InputTypeError, r"is not a plain number, string, bool or list"),
+    ({"settings": [1]}, InputTypeError, r"settings must be a dict or None, got list"),
+], ids=["family None", "family empty", "step -1", "step 1.5", "model None", "models module", "optimizer int",
+        "settings lambda", "settings list"])
+def test_save_checkpoint_refuses_bad_arguments_before_writing(tmp_path, kwargs, error, match):
+    args = {"family": "gan", "models": {"model": _linear()}, **kwargs}
+    with pytest.raises(error, match=match):
+        save_checkpoint(tmp_path / "c.pt", **args)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("path, error, match", [
+    (None, InputTypeError, r"path must be a path \(str or pathlib\.Path\), got NoneType"),
+    (5, InputTypeError, r"path must be a path \(str or pathlib\.Path\), got int"),
+    ("", InputError, r"path is an empty string: pass the path of a file"),
+])
+def test_paths_that_are_not_paths(tmp_path, path, error, match):
+    with pytest.raises(error, match=match):
+        load_checkpoint(path)
+    with pytest.raises(error, match=match):
+        save_checkpoint(path, family="gan", models={"model": _linear()})
+
+
+@pytest.mark.parametrize("loader", [gan.load, vae.load], ids=["gan", "vae"])
+@pytest.mark.parametrize("bad", [None, 5])
+def test_family_load_of_none_or_a_number(loader, bad):
+    with pytest.raises(InputTypeError, match=r"checkpoint must be the path of a checkpoint file \(str or "
+                                             r"pathlib\.Path\) or the dict load_checkpoint returns, got"):
+        loader(bad)
+
+
+def test_map_location_of_the_wrong_type(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", family="gan", models={"model": _linear()})
+    with pytest.raises(InputTypeError, match=r"map_location must be a device such as 'cpu' .*got 5 \(int\)"):
+        load_checkpoint(path, map_location=5)
+    assert load_checkpoint(path, map_location=lambda s, loc: s)["family"] == "gan"  # a function: allowed
+
+
+def test_plain_and_make_plain_raise_minigens_type_error():
+    with pytest.raises(InputTypeError, match=r"is not a plain number, string, bool or list"):
+        checkpoint.plain(object())
+    with pytest.raises(InputTypeError, match=r"config must be a config dataclass instance .*got NoneType"):
+        checkpoint.make_plain(None)

@@ -455,3 +455,59 @@ def test_out_of_memory_is_one_line(tmp_path, capsys, ckpts, monkeypatch, error):
     monkeypatch.setattr(vae, "sample", too_big)
     err = user_error(["sample", ckpts["vae"], "-n", "4", "--out", tmp_path / "x.npy", *CPU], capsys)
     assert "error: out of memory. Pass a smaller -n" in err
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 13, probe findings: caps, empty paths, foreign input files, messages that name the file
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("steps", [str(cli.MAX_STEPS + 1), "99999999999999999999"])
+def test_train_steps_are_capped_before_any_work(tmp_path, capsys, steps):
+    out = tmp_path / "never"
+    err = user_error(["train", "gan", "--out", out, "--steps", steps, "--quiet", *CPU], capsys)
+    assert f"--steps must be at most {cli.MAX_STEPS:,}" in err and "--resume" in err
+    assert not out.exists()
+
+
+def test_train_steps_at_the_cap_parse():
+    args = cli.build_parser().parse_args(["train", "gan", "--out", "o", "--steps", str(cli.MAX_STEPS)])
+    assert args.steps == cli.MAX_STEPS == 10**7
+
+
+def test_train_out_empty_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = user_error(["train", "gan", "--out", "", "--steps", "2", "--quiet", *CPU], capsys)
+    assert "--out is empty. Pass the folder to write checkpoint.pt" in err
+    assert list(tmp_path.iterdir()) == []  # nothing written into the current folder
+
+
+@pytest.mark.parametrize("command", ["sample", "translate"])
+def test_sample_and_translate_out_empty_is_refused(tmp_path, capsys, ckpts, command):
+    argv = (["sample", ckpts["vae"], "--out", ""] if command == "sample"
+            else _translate(ckpts, _npy(tmp_path, np.zeros((1, 1, 28, 28), np.float32)), ""))
+    err = user_error(argv, capsys)
+    assert "--out is empty. Pass a file name such as" in err and "PosixPath" not in err
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("png", "it lacks NumPy's .npy header (an image or a text file?)"),
+    ("npz", "it is a .npz (or other zip) archive"),
+    ("objects", "it holds pickled Python objects, which are never loaded"),
+])
+def test_translate_foreign_input_files(tmp_path, capsys, ckpts, kind, message):
+    if kind == "png":
+        inp = tmp_path / "x.png"
+        Image.new("L", (28, 28)).save(inp)
+    elif kind == "npz":
+        inp = tmp_path / "x.npz"
+        np.savez(inp, images=np.zeros((1, 1, 28, 28), np.float32))
+    else:
+        inp = _npy(tmp_path, np.array([{"a": 1}], dtype=object))
+    err = user_error(_translate(ckpts, inp, tmp_path / "y.npy"), capsys)
+    assert f"--in {inp} is not a readable .npy array of numbers: {message}" in err
+    assert "allow_pickle" not in err and "NpzFile" not in err and not (tmp_path / "y.npy").exists()
+
+
+def test_sample_messages_name_the_checkpoint_file(tmp_path, capsys, ckpts):
+    err = user_error(["sample", ckpts["nan"], "-n", "4", "--out", tmp_path / "x.npy", *CPU], capsys)
+    assert f"error: {ckpts['nan']}: weight 'decoder.0.weight' holds NaN" in err
+    assert "the checkpoint:" not in err

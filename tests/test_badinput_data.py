@@ -183,3 +183,12 @@ def test_thick_strokes_converts(other):
     out = data.thick_strokes(other)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, data.thick_strokes(X), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("call", [lambda: data.two_moons(10**12), lambda: data.ring8().sample(10**12),
+                                  lambda: data.grid25().sample(data.MAX_POINTS + 1)],
+                         ids=["two_moons", "ring8", "grid25"])
+def test_huge_point_counts_are_refused_before_allocation(call):
+    with pytest.raises(InputError, match=r"^n must be at most 10,000,000, got [\d,]+ \(drawing more at once "
+                                         r"could exhaust memory; draw in batches"):
+        call()

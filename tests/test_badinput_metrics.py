@@ -125,3 +125,44 @@ def test_numbers_and_matrices(call, error, match):
 def test_mode_coverage(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 13, probe findings
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("a, b, match", [
+    (F, F[:, :2], r"feature dimensions differ: 3 vs 2"),
+    (F[:1], F, r"each feature set needs at least 2 rows to estimate a covariance; got 1 and 12"),
+    (F[:0], F, r"each feature set needs at least 2 rows .*got 0 and 12"),
+], ids=["dims", "one row", "empty"])
+def test_frechet_distance_raises_minigens_error(a, b, match):
+    with pytest.raises(InputError, match=match):
+        M.frechet_distance(a, b)
+
+
+def test_kid_with_too_few_rows_says_so():
+    with pytest.raises(InputError, match=r"kid needs at least 4 rows in each feature set .*got 1 and 12"):
+        M.kid(F[:1], F)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: M.kid(F, F, subsets=1.5), "subsets"),
+    (lambda: M.kid(F, F, subset_size=2.5), "subset_size"),
+    (lambda: M.precision_recall(F, F, k=1.5), "k"),
+])
+def test_fractional_counts_name_no_absurd_bound(call, name):
+    with pytest.raises(InputTypeError, match=rf"^{name} must be a whole number, got \d\.5 \(float\)\.$"):
+        call()
+
+
+def test_kid_refuses_an_overflowing_result():
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(InputError, match=r"kid overflowed float64: the cubic kernel of features as large as "):
+        M.kid(torch.randn(50, 8, generator=g) * 1e30, torch.randn(40, 8, generator=g), subsets=3)
+
+
+@pytest.mark.parametrize("share", [2, 1.0001])
+def test_mode_coverage_min_share_above_one(share):
+    with pytest.raises(InputError, match=r"min_share must be a finite number >= 0 and <= 1"):
+        M.mode_coverage(torch.zeros(4, 2), ring8(), min_share=share)
+    assert M.mode_coverage(torch.zeros(4, 2), ring8(), min_share=1)["n_modes"] == 8

@@ -137,3 +137,56 @@ def test_scatter_2d(kwargs, error, match):
 def test_scatter_2d_takes_numpy_points():
     pts = ring8().sample(20, torch.Generator().manual_seed(0))
     assert P.scatter_2d(pts.double().numpy()).axes
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 13, probe findings: grid size caps (a hang, a 109 TiB allocation), axes, colours, NaN
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs", [{"nrow": 10**6}, {"nrow": 10**12}, {"pad": 10**6}],
+                         ids=["nrow 1e6", "nrow 1e12", "pad 1e6"])
+def test_grid_array_refuses_a_huge_grid_at_once(kwargs):
+    with pytest.raises(InputError, match=r"the grid would be [\d,]+ x [\d,]+ pixels .*more than "
+                                         r"MAX_GRID_PIXELS = 64,000,000\. Pass a smaller nrow"):
+        P.grid_array(X, **kwargs)
+
+
+def test_grid_array_just_under_the_cap_works():
+    assert P.grid_array(X, nrow=4, pad=2).shape == (32, 122)  # nrow = the number of images
+
+
+def test_save_image_grid_scale_cap(tmp_path):
+    with pytest.raises(InputError, match=r"the grid would be [\d,]+ x [\d,]+ pixels \(a 32 x 32 grid "
+                                         r"with scale=10000\)"):
+        P.save_image_grid(X[:1], tmp_path / "g.png", scale=10000)
+    assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("call", [
+    lambda: P.image_grid(X, ax="x"),
+    lambda: P.plot_history({"loss": [1.0, 2.0]}, ax=3),
+    lambda: P.scatter_2d(torch.zeros(3, 2), ax="x"),
+], ids=["image_grid", "plot_history", "scatter_2d"])
+def test_ax_must_be_axes(call):
+    with pytest.raises(InputTypeError, match=r"ax must be a matplotlib Axes \(e\.g\. `fig, ax = "
+                                             r"plt\.subplots\(\)`\) or None, got"):
+        call()
+
+
+def test_scatter_2d_unknown_colour():
+    with pytest.raises(InputError, match=r"color must be a matplotlib colour such as 'tab:orange'.*"
+                                         r"got 'notacolor'"):
+        P.scatter_2d(torch.zeros(3, 2), color="notacolor")
+
+
+def test_plot_history_curve_without_a_finite_value():
+    with pytest.raises(InputError, match=r"history\['a'\] holds no finite value \(all 5 are NaN or "
+                                         r"infinite\): there is no curve to draw"):
+        P.plot_history({"a": [float("nan")] * 5})
+    fig = P.plot_history({"a": [float("nan"), 1.0]})  # one finite value: drawn
+    assert len(fig.axes[0].lines) == 1
+
+
+def test_plot_history_missing_key_is_minigens_error_and_still_a_key_error():
+    with pytest.raises(InputError, match=r"^history has no \['zz'\]; it has \['loss', 'step'\]\. Pass keys") as info:
+        P.plot_history({"step": [1, 2], "loss": [1.0, 2.0]}, keys=["zz"])
+    assert isinstance(info.value, KeyError)

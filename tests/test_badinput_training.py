@@ -230,3 +230,61 @@ def test_resume_from_a_missing_file(tmp_path, x):
     with pytest.raises(checkpoint.CheckpointError, match="does not exist"):
         vae.train(vae.build(TINY_VAE, device="cpu"), x, steps=1, resume=tmp_path / "nope.pt", device="cpu",
                   progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 13, probe findings: minigen's own error classes, a budget shorter than one step, None
+# --------------------------------------------------------------------------------------------
+from minigen.checks import InputError, InputTypeError  # noqa: E402
+
+
+@pytest.mark.parametrize("steps, seconds, error, match", [
+    (0, None, InputError, r"steps must be a positive whole number, got 0\."),
+    (2.5, None, InputError, r"steps must be a positive whole number, got 2\.5\."),
+    ("10", None, InputTypeError, r"steps must be a positive whole number, got '10' \(str\)"),
+    (None, float("nan"), InputError, r"max_seconds must be a positive, finite number of seconds, got nan\."),
+    (None, "60", InputTypeError, r"max_seconds must be a positive, finite number of seconds, got '60' \(str\)"),
+])
+def test_budget_errors_are_minigens_own(steps, seconds, error, match):
+    with pytest.raises(error, match=match) as info:
+        check_budget(steps, seconds, 10)
+    assert type(info.value) is error  # not a bare ValueError
+
+
+@pytest.mark.parametrize("family", ["vae", "gan"])
+def test_a_budget_shorter_than_one_step_still_runs_one_step(x, tmp_path, family):
+    module, config = (vae, TINY_VAE) if family == "vae" else (gan, TINY_GAN)
+    path = tmp_path / "c.pt"
+    history = module.train(module.build(config, device="cpu"), x, max_seconds=1e-9, checkpoint=path,
+                           device="cpu", progress=False)
+    assert history["step"] == [1]
+    assert checkpoint.load_checkpoint(path)["step"] == 1  # never an untrained (step 0) checkpoint
+
+
+def test_checkpoint_every_and_checkpoint_of_the_wrong_type(x):
+    model = vae.build(TINY_VAE, device="cpu")
+    with pytest.raises(InputTypeError, match=r"checkpoint_every must be a whole number >= 0 .*got 1\.5"):
+        vae.train(model, x, steps=1, checkpoint_every=1.5, device="cpu")
+    with pytest.raises(InputError, match=r"checkpoint_every must be a whole number >= 0 .*got -1"):
+        vae.train(model, x, steps=1, checkpoint_every=-1, device="cpu")
+    with pytest.raises(InputTypeError, match=r"checkpoint must be a path \(str or pathlib\.Path\), got int"):
+        vae.train(model, x, steps=1, checkpoint=5, device="cpu")
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: training.settings_of(None), r"config must be a settings dataclass instance .*got NoneType"),
+    (lambda: training.settings_of(vae.VAEConfig), r"config must be a settings dataclass instance .*got type"),
+    (lambda: training.seeded("x", 0, "cpu"), r"make must be a function that returns a new nn\.Module, got str"),
+    (lambda: training.seeded(lambda: None, 0, "cpu"), r"make\(\) must return an nn\.Module, got NoneType"),
+    (lambda: training.place(None, "cpu"), r"model must be an nn\.Module, got NoneType"),
+], ids=["settings None", "settings class", "seeded str", "seeded None", "place None"])
+def test_helpers_refuse_none(call, match):
+    with pytest.raises(InputTypeError, match=match):
+        call()
+
+
+def test_bad_divergence_bound_is_minigens_error(x):
+    model = vae.build(TINY_VAE, device="cpu")
+    with pytest.raises(InputError, match=r"max_loss must be a positive number \(math\.inf: no bound\), got 0"):
+        Run("vae", model, {}, steps=1, max_seconds=None, default_steps=1, seed=0, checkpoint=None,
+            checkpoint_every=0, progress=False, max_loss=0)

@@ -180,3 +180,23 @@ def test_good_devices_still_work():
 def test_seed_everything_refuses_with_the_range(bad, error):
     with pytest.raises(error, match=r"seed must be a whole number in \[0, 2\*\*32\)"):
         utils.seed_everything(bad)
+
+
+def test_progress_refuses_a_number_in_place_of_an_iterable():
+    with pytest.raises(InputTypeError, match=r"iterable must be iterable \(a list, a range, a loader\), got "
+                                             r"int\. To count 5 steps, pass progress\(range\(5\)\) or "
+                                             r"progress\(total=5\)\."):
+        utils.progress(5)
+    assert list(utils.progress(range(3), quiet=True)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("value, kwargs, error, match", [
+    (1.5, {"minimum": -2**62}, InputTypeError, r"^k must be a whole number, got 1\.5 \(float\)\.$"),
+    (1.5, {"minimum": None}, InputTypeError, r"^k must be a whole number, got 1\.5 \(float\)\.$"),
+    (11, {"maximum": 10}, InputError, r"^k must be at most 10, got 11\.$"),
+    (0, {"maximum": 10}, InputError, r"^k must be a whole number >= 1, got 0\.$"),
+], ids=["huge negative minimum", "no minimum", "above maximum", "below minimum"])
+def test_check_count_messages(value, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        checks.check_count(value, "k", **kwargs)
+    assert checks.check_count(-5, "k", minimum=None) == -5 and checks.check_count(10, "k", maximum=10) == 10

@@ -149,3 +149,13 @@ def test_sample_from_a_vae_checkpoint_with_another_seed(tmp_path):
         expected = vae.sample(model, 3, generator=torch.Generator().manual_seed(seed))
         np.testing.assert_allclose(np.load(tmp_path / f"{seed}.npy"), expected.numpy(), atol=1e-6)
     assert not np.array_equal(np.load(tmp_path / "0.npy"), np.load(tmp_path / "1.npy"))
+
+
+def test_classroom_is_a_command_of_minigen(capsys):
+    """`python -m minigen classroom ...` reaches minigen.classroom (its own parser, exit 2 on misuse)."""
+    with pytest.raises(SystemExit) as info:
+        main(["classroom", "--help"])
+    assert info.value.code == 0
+    assert "student" in capsys.readouterr().out
+    assert main(["classroom", "no-such-command"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
