@@ -69,6 +69,7 @@ class CVAEConfig:
         _checkpoint.make_plain(self)  # numpy numbers become plain Python numbers
         check_config(self, counts=("latent_dim", "hidden", "batch_size", "steps"), naturals=("shift",),
                      nonnegatives=("beta", "lr"))
+        vae._check_caps(self)  # hidden <= vae.MAX_HIDDEN, latent_dim <= vae.MAX_LATENT
 
 
 class CVAE(nn.Module):
@@ -141,8 +142,9 @@ def conditional_elbo(
 
     One reparameterised z ~ q(z | x, y) per image; :func:`minigen.vae.elbo`
     of the result, so the parts are reduced as there (nats per image,
-    averaged over the batch).
+    averaged over the batch). ``x`` must be in [0, 1], finite.
     """
+    check_instance(model, CVAE, "model", "from minigen.cvae.build")
     x_logits, mu, log_var = model(x, labels, generator)
     return vae.elbo(x, x_logits, mu, log_var)
 
@@ -151,24 +153,39 @@ def conditional_elbo(
 # Training
 # --------------------------------------------------------------------------------------------
 def train_step(model: CVAE, x: torch.Tensor, labels: torch.Tensor, optimizers: dict, *,
-               generator: torch.Generator | None = None, elbo_fn=None) -> dict:
+               generator: torch.Generator | None = None, elbo_fn=None,
+               _checked: bool = False) -> dict:
     """One gradient step on :func:`minigen.vae.vae_loss` of the conditional ELBO of a batch.
 
     ``x`` ``(B, 1, 28, 28)`` in [0, 1] with classes ``labels`` ``(B,)``; ``optimizers``:
     ``{"cvae": ...}``; ``elbo_fn(model, x, labels, generator) -> ELBO`` defaults to
     :func:`conditional_elbo`. Returns 0-d tensors ``loss``, ``elbo``, ``reconstruction``, ``kl``.
-    The model's ``forward`` checks ``x`` and ``labels`` (type, shape, classes 0..9).
+    The model's ``forward`` checks ``x`` and ``labels`` (type, shape, classes 0..9); the
+    batch's values (finite, in [0, 1]: one reduction) and the weights are checked here, except
+    when :func:`train`, which checked its data once, calls it (``_checked``).
     """
     check_instance(model, CVAE, "model", "from minigen.cvae.build")
     if not isinstance(optimizers, dict) or "cvae" not in optimizers:
         raise InputTypeError("optimizers must be the dict {'cvae': ...} of "
                              "minigen.cvae.make_optimizers(model).")
+    check_generator(generator)
+    _check_elbo_fn(elbo_fn)
+    if not _checked:
+        x = check_batch(x, "x", tail=(1, 28, 28), dtype=model_dtype(model))
+        vae._check_batch_values(x)
+        vae._check_weights(model, "cvae")
     parts = (elbo_fn or conditional_elbo)(model, x, labels, generator)
     loss = vae.vae_loss(parts, model.config.beta)  # beta = 1: minus the ELBO
     optimizers["cvae"].zero_grad()
     loss.backward()
     optimizers["cvae"].step()
     return {"loss": loss.detach(), **{k: v.detach() for k, v in parts._asdict().items()}}
+
+
+def _check_elbo_fn(elbo_fn) -> None:
+    if elbo_fn is not None and not callable(elbo_fn):
+        raise InputTypeError(f"elbo_fn must be a function elbo_fn(model, x, labels, generator) -> "
+                             f"ELBO or None for conditional_elbo, got {type(elbo_fn).__name__}.")
 
 
 def train(model: CVAE, data, *, steps: int | None = None, max_seconds: float | None = None,
@@ -188,6 +205,8 @@ def train(model: CVAE, data, *, steps: int | None = None, max_seconds: float | N
     c = model.config
     x_train = check_images(data[0], "images", dtype=model_dtype(model))
     labels = check_labels(data[1], len(x_train))
+    _check_elbo_fn(elbo_fn)
+    vae._check_weights(model, "cvae")
     place(model, device)
     optimizers = make_optimizers(model)
     run = Run("cvae", model, optimizers, steps=steps, max_seconds=max_seconds,
@@ -196,11 +215,12 @@ def train(model: CVAE, data, *, steps: int | None = None, max_seconds: float | N
     x_train, labels = x_train.to(run.device), labels.to(run.device)
     batches = run.track("batches", Batches(len(x_train), c.batch_size, run.generator))
     run.resume(resume)
-    while run.going():
-        idx = batches.next()
-        x = vae.shift_images(x_train[idx], c.shift, run.generator)
-        run.record(**train_step(model, x, labels[idx], optimizers, generator=run.generator,
-                                elbo_fn=elbo_fn))
+    with vae._losses_unchecked():
+        while run.going():
+            idx = batches.next()
+            x = vae.shift_images(x_train[idx], c.shift, run.generator)
+            run.record(**train_step(model, x, labels[idx], optimizers, generator=run.generator,
+                                    elbo_fn=elbo_fn, _checked=True))
     return run.finish()
 
 
@@ -221,7 +241,11 @@ def sample(model: CVAE, labels: torch.Tensor, *, generator: torch.Generator | No
     labels = check_labels(labels).to(device)
     if len(labels) == 0:
         raise InputError("labels is empty: pass at least one class to draw, e.g. torch.arange(10).")
+    if len(labels) > vae.MAX_SAMPLES:
+        raise InputError(f"labels must hold at most {vae.MAX_SAMPLES:,} classes per call (more "
+                         f"would exhaust memory), got {len(labels):,}; draw in several calls.")
     generator = check_generator(generator)
+    vae._check_weights(model, "cvae")
     z = torch.randn(len(labels), model.config.latent_dim, generator=generator).to(device)
     return torch.sigmoid(model.decode(z, labels))
 

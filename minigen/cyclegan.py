@@ -34,7 +34,13 @@ from minigen.checks import (
     check_real,
     model_dtype,
 )
-from minigen.gan import lsgan_discriminator_loss, lsgan_generator_loss
+from minigen.gan import (
+    _check_loss_inputs,
+    _check_weights,
+    _losses_unchecked,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+)
 from minigen.training import Batches, Run, check_seed, place, seeded
 from minigen.utils import get_device
 
@@ -85,7 +91,20 @@ def cycle_loss(
         one term per domain (so the loss between all-zero and all-one images
         is 1 per term).
     """
+    _check_pairs(x=x, x_cyc=x_cyc, y=y, y_cyc=y_cyc)
     return (x_cyc - x).abs().mean() + (y_cyc - y).abs().mean()
+
+
+def _check_pairs(**tensors) -> None:
+    """Four image tensors (a, a', b, b'): tensors, non-empty, floating point, finite (unless they
+    carry a gradient: inside a training step NaN is a divergence), each pair of one shape."""
+    check_nonempty(**tensors)
+    _check_loss_inputs(**tensors)
+    (na, a), (na2, a2), (nb, b), (nb2, b2) = tensors.items()
+    for n1, t1, n2, t2 in ((na, a, na2, a2), (nb, b, nb2, b2)):
+        if t1.shape != t2.shape:
+            raise InputError(f"{n1} and {n2} must have the same shape, got {tuple(t1.shape)} and "
+                             f"{tuple(t2.shape)}.")
 
 
 def identity_loss(x: torch.Tensor, x_idt: torch.Tensor, y: torch.Tensor, y_idt: torch.Tensor
@@ -103,7 +122,7 @@ def identity_loss(x: torch.Tensor, x_idt: torch.Tensor, y: torch.Tensor, y_idt: 
         A scalar; each norm is the mean absolute difference over pixels and batch (the
         reduction of :func:`cycle_loss`: a per-pixel mean, not a sum).
     """
-    check_nonempty(x=x, x_idt=x_idt, y=y, y_idt=y_idt)
+    _check_pairs(x=x, x_idt=x_idt, y=y, y_idt=y_idt)
     return (y_idt - y).abs().mean() + (x_idt - x).abs().mean()
 
 
@@ -128,6 +147,9 @@ def generator_objective(d_y_fake: torch.Tensor, d_x_fake: torch.Tensor, l_cyc: t
     Returns:
         A scalar.
     """
+    lambda_cyc = check_real(lambda_cyc, "lambda_cyc", minimum=0)
+    lambda_id = check_real(lambda_id, "lambda_id", minimum=0)
+    check_nonempty(l_cyc=l_cyc, l_id=l_id)
     l_gan = lsgan_generator_loss(d_y_fake) + lsgan_generator_loss(d_x_fake)
     return l_gan + lambda_cyc * l_cyc + lambda_id * l_id
 
@@ -222,6 +244,11 @@ class PatchDiscriminator(nn.Module):
 # --------------------------------------------------------------------------------------------
 # The history buffer of generated images (Shrivastava et al. 2017)
 # --------------------------------------------------------------------------------------------
+MAX_HISTORY = 10_000  # ImageHistory: stored images
+MAX_CHANNELS = 1024  # CycleGANConfig.channels, d_channels
+MAX_BLOCKS = 64  # CycleGANConfig.n_blocks
+
+
 class ImageHistory:
     """A buffer of up to ``size`` past generated images, shown to the discriminator.
 
@@ -236,6 +263,9 @@ class ImageHistory:
 
     def __init__(self, size: int = 50, generator: torch.Generator | None = None):
         size, generator = check_count(size, "size", minimum=0), check_generator(generator)
+        if size > MAX_HISTORY:
+            raise InputError(f"size must be <= {MAX_HISTORY:,} images (the chapter's buffer holds "
+                             f"50; more would exhaust memory), got {size:,}.")
         self.size = size
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.images: torch.Tensor | None = None  # (size, C, H, W) once the first batch arrives
@@ -318,6 +348,12 @@ class CycleGANConfig:
                      naturals=("n_blocks", "history_size"),
                      nonnegatives=("lambda_cyc", "lambda_id", "lr"), fractions=("beta1", "beta2"))
         check_real(self.input_gain, "CycleGANConfig.input_gain")
+        for field, cap in (("channels", MAX_CHANNELS), ("d_channels", MAX_CHANNELS),
+                           ("n_blocks", MAX_BLOCKS), ("history_size", MAX_HISTORY)):
+            if getattr(self, field) > cap:
+                raise InputError(f"CycleGANConfig.{field} must be <= {cap} (a sane maximum for "
+                                 f"these small networks: more exhausts memory), got "
+                                 f"{getattr(self, field)}.")
 
 
 class CycleGAN(nn.Module):
@@ -364,6 +400,7 @@ def train_step(
     *,
     cycle_fn=None,
     identity_fn=None,
+    _checked: bool = False,
 ) -> dict:
     """One CycleGAN step on a batch ``x`` of domain X and an unpaired batch
     ``y`` of domain Y.
@@ -372,8 +409,12 @@ def train_step(
     ``history_x`` and ``history_y`` buffer the generated ``F(y)`` and
     ``G(x)``. ``cycle_fn`` and ``identity_fn`` default to :func:`cycle_loss`
     and :func:`identity_loss` (same arguments): a reader's own losses plug in
-    here. Returns the step's losses as 0-d tensors (no device sync).
+    here. Returns the step's losses as 0-d tensors (no device sync). The
+    batches (28x28, finite, in [0, 1]) and the weights are checked;
+    :func:`train`, which checked its data once, skips that (``_checked``).
     """
+    x, y = _check_step(model, x, y, optimizers, history_x, history_y,
+                       cycle_fn, identity_fn, _checked)
     c = model.config
     G, F, D_X, D_Y = model.G, model.F, model.D_X, model.D_Y
     cycle_fn, identity_fn = (
@@ -418,6 +459,33 @@ def train_step(
     }
 
 
+def _check_step(model, x, y, optimizers, history_x, history_y, cycle_fn, identity_fn,
+                checked):
+    """The arguments of :func:`train_step`; returns ``(x, y)`` in the model's dtype."""
+    check_instance(model, CycleGAN, "model", "from minigen.cyclegan.build")
+    if not isinstance(optimizers, dict) or not {"GF", "D"} <= set(optimizers):
+        raise InputTypeError("optimizers must be the dict {'GF': ..., 'D': ...} of "
+                             "minigen.cyclegan.make_optimizers(model).")
+    for name, h in (("history_x", history_x), ("history_y", history_y)):
+        check_instance(h, ImageHistory, name, "ImageHistory(size); size=0 turns it off")
+    for name, fn in (("cycle_fn", cycle_fn), ("identity_fn", identity_fn)):
+        if fn is not None and not callable(fn):
+            raise InputTypeError(f"{name} must be a loss function like cycle_loss, or None, got "
+                                 f"{type(fn).__name__}.")
+    if checked:
+        return x, y
+    dtype = model_dtype(model)
+    x = check_batch(x, "x", tail=(1, 28, 28), dtype=dtype)
+    y = check_batch(y, "y", tail=(1, 28, 28), dtype=dtype)
+    (lo_x, hi_x), (lo_y, hi_y) = torch.aminmax(x.detach()), torch.aminmax(y.detach())
+    ok = (torch.minimum(lo_x, lo_y) >= -1e-6) & (torch.maximum(hi_x, hi_y) <= 1 + 1e-6)
+    if not bool(ok):  # NaN fails too; one sync
+        check_images(x, "x")
+        check_images(y, "y")
+    _check_weights(model, "cyclegan")
+    return x, y
+
+
 def train(model: CycleGAN, data, *, steps: int | None = None, max_seconds: float | None = None,
           seed: int = 0, device=None, checkpoint=None, checkpoint_every: int = 500, resume=None,
           progress: bool | None = None, cycle_fn=None, identity_fn=None) -> dict:
@@ -439,6 +507,9 @@ def train(model: CycleGAN, data, *, steps: int | None = None, max_seconds: float
     dtype = model_dtype(model)
     x_data = check_images(data[0], "x_data", dtype=dtype)
     y_data = check_images(data[1], "y_data", dtype=dtype)
+    _check_step(model, x_data, y_data, {"GF": None, "D": None}, ImageHistory(0), ImageHistory(0),
+                cycle_fn, identity_fn, True)
+    _check_weights(model, "cyclegan")
     place(model, device)
     optimizers = make_optimizers(model)
     run = Run("cyclegan", model, optimizers, steps=steps, max_seconds=max_seconds,
@@ -450,10 +521,11 @@ def train(model: CycleGAN, data, *, steps: int | None = None, max_seconds: float
     history_x = run.track("history_x", ImageHistory(c.history_size, run.generator))
     history_y = run.track("history_y", ImageHistory(c.history_size, run.generator))
     run.resume(resume)
-    while run.going():
-        run.record(**train_step(model, x_data[batches_x.next()], y_data[batches_y.next()],
-                                optimizers, history_x, history_y, cycle_fn=cycle_fn,
-                                identity_fn=identity_fn))
+    with _losses_unchecked():
+        while run.going():
+            run.record(**train_step(model, x_data[batches_x.next()], y_data[batches_y.next()],
+                                    optimizers, history_x, history_y, cycle_fn=cycle_fn,
+                                    identity_fn=identity_fn, _checked=True))
     return run.finish()
 
 
@@ -467,13 +539,35 @@ def translate(generator: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -
     checked (other ranges such as [0, 255] or [-1, 1] are refused); a NumPy array or
     float64/float16 is converted to the generator's dtype (float32). ``batch_size`` >= 1.
     """
+    if isinstance(generator, CycleGAN):
+        raise InputTypeError("generator must be one translator, model.G (X -> Y) or model.F "
+                             "(Y -> X), not the whole CycleGAN.")
+    if isinstance(generator, PatchDiscriminator):
+        raise InputTypeError("generator must be a translator (model.G or model.F), got a "
+                             "discriminator (model.D_X or model.D_Y), which returns a patch map "
+                             "of scores, not images.")
     check_instance(generator, nn.Module, "generator", "e.g. model.G or model.F")
     x = check_images(x, "x", size=None, dtype=model_dtype(generator))
     batch_size = check_count(batch_size, "batch_size")
     generator.eval()
     param = next(generator.parameters(), None)
     device = param.device if param is not None else x.device
-    out = [generator(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    if param is not None and not bool(torch.isfinite(param).all()):
+        _check_weights(generator, "cyclegan")
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        try:
+            yb = generator(xb.to(device))
+        except (RuntimeError, NotImplementedError) as exc:
+            raise InputError(f"generator must map images (B, 1, H, W) to images of the same shape "
+                             f"(e.g. model.G or model.F); applying it to x failed: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        if not isinstance(yb, torch.Tensor) or yb.shape != xb.shape:
+            raise InputError(f"generator must map images to images of the same shape (e.g. model.G "
+                             f"or model.F), but it turned {tuple(xb.shape)} into "
+                             f"{tuple(getattr(yb, 'shape', ())) or type(yb).__name__}.")
+        out.append(yb.cpu())
     return torch.cat(out)
 
 

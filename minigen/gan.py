@@ -16,6 +16,10 @@ their own dtype (float32); :func:`train` checks the data once, values included.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import inspect
+import math
 from dataclasses import dataclass
 
 import torch
@@ -68,6 +72,80 @@ __all__ = [
 ]
 
 
+# Sane maxima: settings or counts above these exhaust memory long before they could be useful,
+# so they are refused with a clear message instead of a raw allocation error.
+MAX_WIDTH = 4096  # GANConfig.width, z_dim, x_dim
+MAX_DEPTH = 64  # GANConfig.depth
+MAX_SAMPLES = 1_000_000  # sample(model, n): draw more in several calls
+
+WEIGHTS_NOT_FINITE = ("the model's weights contain NaN/inf (it diverged earlier or was loaded "
+                      "from a damaged file): rebuild it with build(...) or load a good checkpoint")
+
+
+def _check_weights(model: nn.Module, family: str = "gan") -> None:
+    """Refuse a model whose parameters or buffers hold NaN/inf (one pass over them, one sync)."""
+    ts = [t.detach() for t in list(model.parameters()) + list(model.buffers())
+          if t.is_floating_point() and t.numel()]
+    # a sum is NaN/inf whenever an element is (one fast pass); only then look element-wise
+    if ts and not bool(torch.isfinite(torch.stack([t.sum() for t in ts])).all()) and not bool(
+            torch.stack([torch.isfinite(t).all() for t in ts]).all()):
+        raise InputError(WEIGHTS_NOT_FINITE.replace("build(...)", f"minigen.{family}.build(...)")
+                         + ".")
+
+
+# Set while train() runs its steps: the losses then skip their value checks (one device sync
+# each), since the data were checked once and NaN from the networks is a divergence, which the
+# training loop reports as such.
+_LOSSES_UNCHECKED: contextvars.ContextVar[bool] = contextvars.ContextVar("_LOSSES_UNCHECKED",
+                                                                         default=False)
+
+
+@contextlib.contextmanager
+def _losses_unchecked():
+    token = _LOSSES_UNCHECKED.set(True)
+    try:
+        yield
+    finally:
+        _LOSSES_UNCHECKED.reset(token)
+
+
+def _check_finite(**tensors) -> None:
+    """Refuse loss inputs that hold NaN/inf (one reduction each). A tensor that carries a gradient
+    (a network's output inside a training step) is not checked: NaN there is a divergence, which
+    the training loop reports as such."""
+    if _LOSSES_UNCHECKED.get():
+        return
+    for label, t in tensors.items():
+        if not t.requires_grad and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise InputError(f"{label} contains NaN or infinite values: a loss of them would be "
+                             f"NaN. Pass finite values (find them with `~torch.isfinite({label})`).")
+
+
+def _check_loss_inputs(**tensors) -> None:
+    """Tensors, non-empty, floating point (an integer tensor is refused with the fix), finite."""
+    check_nonempty(**tensors)
+    for label, t in tensors.items():
+        if not t.is_floating_point():
+            raise InputTypeError(f"{label} must be a floating-point tensor, got dtype {t.dtype}. "
+                                 f"Convert it with `{label}.float()`.")
+    _check_finite(**tensors)
+
+
+def _check_batch_values(x: torch.Tensor, name: str, *, images: bool) -> None:
+    """The value check of one batch in :func:`train_step`: one reduction (``aminmax``) and one sync;
+    only when it fails is the batch checked in full, for the message of :func:`train`."""
+    if x.numel():
+        lo, hi = torch.aminmax(x.detach())
+        lo, hi = lo.item(), hi.item()
+        ok = (lo >= -1e-6 and hi <= 1 + 1e-6) if images else (math.isfinite(lo) and math.isfinite(hi))
+        if ok:
+            return
+    if images:
+        check_images(x, name)
+    else:
+        check_points(x, name, dim=x.shape[1] if x.dim() == 2 else 2)
+
+
 # --------------------------------------------------------------------------------------------
 # 1. The equations. All take discriminator outputs t = D(.) of any shape, e.g. (B,).
 # --------------------------------------------------------------------------------------------
@@ -84,7 +162,7 @@ def value_function(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     Returns:
         A scalar, at most 0; ``-2 ln 2`` when every logit is 0 (sigma(D) = 1/2 everywhere).
     """
-    check_nonempty(d_real=d_real, d_fake=d_fake)
+    _check_loss_inputs(d_real=d_real, d_fake=d_fake)
     return F.logsigmoid(d_real).mean() + F.logsigmoid(-d_fake).mean()
 
 
@@ -114,7 +192,7 @@ def generator_loss_minimax(d_fake: torch.Tensor) -> torch.Tensor:
     Returns:
         A scalar, at most 0 (mean over the elements); ``-ln 2`` at all-zero logits.
     """
-    check_nonempty(d_fake=d_fake)
+    _check_loss_inputs(d_fake=d_fake)
     return F.logsigmoid(-d_fake).mean()
 
 
@@ -131,7 +209,7 @@ def generator_loss_nonsaturating(d_fake: torch.Tensor) -> torch.Tensor:
     Returns:
         A scalar, at least 0 (mean over the elements); ``ln 2`` at all-zero logits.
     """
-    check_nonempty(d_fake=d_fake)
+    _check_loss_inputs(d_fake=d_fake)
     return -F.logsigmoid(d_fake).mean()
 
 
@@ -147,7 +225,7 @@ def lsgan_discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torc
     Returns:
         A scalar: each expectation is the mean over all elements; ``1/2`` at all-zero outputs.
     """
-    check_nonempty(d_real=d_real, d_fake=d_fake)
+    _check_loss_inputs(d_real=d_real, d_fake=d_fake)
     return 0.5 * ((d_real - 1) ** 2).mean() + 0.5 * (d_fake**2).mean()
 
 
@@ -157,7 +235,7 @@ def lsgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
     ``d_fake`` holds raw discriminator outputs on generated images (any shape); the mean is over
     all elements. Returns a scalar, ``1/2`` at all-zero outputs.
     """
-    check_nonempty(d_fake=d_fake)
+    _check_loss_inputs(d_fake=d_fake)
     return 0.5 * ((d_fake - 1) ** 2).mean()
 
 
@@ -172,7 +250,7 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tens
         ``sigma(D*)`` at those points, a probability (not a logit). Where both densities are 0 it
         is undefined and returned as NaN.
     """
-    check_nonempty(p_data=p_data, p_g=p_g)
+    _check_loss_inputs(p_data=p_data, p_g=p_g)
     if p_data.shape != p_g.shape:
         raise InputError(f"p_data and p_g must have the same shape, got {tuple(p_data.shape)} "
                          f"and {tuple(p_g.shape)}.")
@@ -196,6 +274,7 @@ def r1_penalty(d_real: torch.Tensor, x: torch.Tensor, gamma: float) -> torch.Ten
         trained through it.
     """
     check_nonempty(d_real=d_real, x=x)
+    gamma = check_real(gamma, "gamma", minimum=0)
     if not x.requires_grad:
         raise InputError("x does not require a gradient: call x.requires_grad_(True) before "
                          "computing d_real = D(x), so that dD/dx exists.")
@@ -351,6 +430,11 @@ class GANConfig:
             raise InputError(f"GANConfig.betas must be a pair (beta1, beta2), got {self.betas!r}.")
         for b in self.betas:
             check_real(b, "GANConfig.betas[i]", minimum=0, below=1)
+        for field, cap in (("z_dim", MAX_WIDTH), ("width", MAX_WIDTH), ("x_dim", MAX_WIDTH),
+                           ("depth", MAX_DEPTH)):
+            if getattr(self, field) > cap:
+                raise InputError(f"GANConfig.{field} must be <= {cap} (a sane maximum for these "
+                                 f"small networks: more exhausts memory), got {getattr(self, field)}.")
 
 
 # The chapter's defaults, chosen with benchmarks/bench_gan.py. R1 on real digits (gamma = 1) made
@@ -406,6 +490,7 @@ def train_step(
     generator: torch.Generator | None = None,
     loss_D=None,
     loss_G=None,
+    _checked: bool = False,
 ) -> dict:
     """One GAN step: ``config.d_steps`` updates of D, then one update of G.
 
@@ -425,9 +510,12 @@ def train_step(
         ``D_real``/``D_fake``, the mean raw output of D on the real and
         generated data of the last D update (a logit; a score under least
         squares).
+    Each batch is checked (values too: finite, in [0, 1] for images), and
+    so are the model's weights; :func:`train`, which checked its data once,
+    skips that (``_checked``).
     """
-    # types, not values: this runs every step
-    real = _check_step(model, real, optimizers)
+    real = _check_step(model, real, optimizers, generator, loss_D, loss_G,
+                       _checked)
     c, G, D = model.config, model.G, model.D
     default_D, default_G = LOSSES[c.loss]
     loss_D, loss_G = loss_D or default_D, loss_G or default_G
@@ -468,10 +556,17 @@ def train_step(
     }
 
 
-def _check_step(model, real, optimizers):
-    """Check the arguments of :func:`train_step` (no device sync); returns ``real`` wrapped so
-    that what it returns is checked to be a tensor (the networks check its shape and dtype)."""
+def _check_step(model, real, optimizers, generator=None, loss_D=None, loss_G=None,
+                checked=False):
+    """Check the arguments of :func:`train_step`; returns ``real`` wrapped so that what it
+    returns is checked to be a tensor (the networks check its shape and dtype) and, unless
+    ``checked`` (data checked once by :func:`train`), to hold finite values (in [0, 1] for
+    images: one reduction per batch). Unless ``checked``, the weights are checked as well."""
     check_instance(model, GAN, "model", "from minigen.gan.build")
+    if isinstance(real, torch.Tensor) or hasattr(real, "__array__"):
+        raise InputTypeError(f"real must be a function of no argument that returns the next real "
+                             f"batch, got a {type(real).__name__}; for a tensor x of data, pass "
+                             "`lambda: x` (or train(model, x) to shuffle it into batches).")
     if not callable(real):
         raise InputTypeError(f"real must be a function of no argument that returns the next real "
                              f"batch, got {type(real).__name__}; for a tensor x of data, pass "
@@ -479,11 +574,28 @@ def _check_step(model, real, optimizers):
     if not isinstance(optimizers, dict) or not {"G", "D"} <= set(optimizers):
         raise InputTypeError("optimizers must be the dict {'G': ..., 'D': ...} of "
                              "minigen.gan.make_optimizers(model).")
+    check_generator(generator)
+    for name, fn in (("loss_D", loss_D), ("loss_G", loss_G)):
+        if fn is not None and not callable(fn):
+            raise InputTypeError(f"{name} must be a loss function (e.g. minigen.gan.LOSSES[...]) or "
+                                 f"None for the model's own, got {type(fn).__name__}.")
+    if not checked:
+        _check_weights(model)
+    images = model.config.net == "conv"
 
     def checked_real():
-        x = real()
+        try:
+            x = real()
+        except TypeError as exc:
+            if "argument" not in str(exc):
+                raise
+            raise InputTypeError(f"real must be a function of no argument that returns the next "
+                                 f"real batch; calling real() failed: {exc}. For a sampler "
+                                 f"real(n, generator), pass `lambda: real(n, generator)`.") from None
         if not isinstance(x, torch.Tensor):
             raise InputTypeError(f"real() must return a torch.Tensor batch, got {type(x).__name__}.")
+        if not checked and x.is_floating_point():
+            _check_batch_values(x, "real()", images=images)
         return x
     return checked_real
 
@@ -497,6 +609,14 @@ def _real_data(model: GAN, real):
                              "for (images, labels) from minigen.data.digits pass the images alone, "
                              "e.g. digits('train')[0].")
     if callable(real) and not isinstance(real, torch.Tensor):
+        try:
+            n_args = len(inspect.signature(real).parameters)
+        except (TypeError, ValueError):  # a builtin without a signature: assume it fits
+            n_args = 2
+        if n_args == 0:
+            raise InputTypeError("real must be a tensor of data or a sampler real(n, generator), got "
+                                 "a function of no argument; pass the tensor itself, "
+                                 "train(model, x), or use train_step for `lambda: x`.")
         return real
     dtype = model_dtype(model)
     if c.net == "conv":  # (N, 1, 28, 28) in [0, 1], like minigen.data.digits
@@ -539,6 +659,7 @@ def train(model: GAN, real, *, steps: int | None = None, max_seconds: float | No
     """
     check_instance(model, GAN, "model", "from minigen.gan.build")
     real = _real_data(model, real)
+    _check_step(model, lambda: None, {"G": None, "D": None}, None, loss_D, loss_G)  # + weights
     place(model, device)
     optimizers = make_optimizers(model)
     c = model.config
@@ -555,9 +676,10 @@ def train(model: GAN, real, *, steps: int | None = None, max_seconds: float | No
         def next_real():
             return real(c.batch_size, run.generator)
     run.resume(resume)
-    while run.going():
-        run.record(**train_step(model, next_real, optimizers, generator=run.generator,
-                                loss_D=loss_D, loss_G=loss_G))
+    with _losses_unchecked():
+        while run.going():
+            run.record(**train_step(model, next_real, optimizers, generator=run.generator,
+                                    loss_D=loss_D, loss_G=loss_G, _checked=True))
     return run.finish()
 
 
@@ -568,11 +690,16 @@ def sample(model: GAN, n: int, *, generator: torch.Generator | None = None,
 
     ``z`` is drawn on the CPU from ``generator`` (if given), so the same generator seed gives
     the same samples on every device. Images from the conv generator are in [0, 1].
-    ``n`` and ``batch_size`` are whole numbers >= 1.
+    ``n`` and ``batch_size`` are whole numbers >= 1, ``n`` at most :data:`MAX_SAMPLES` (draw
+    more in several calls). A model whose weights hold NaN/inf is refused.
     """
     check_instance(model, GAN, "model", "from minigen.gan.build")
     n, batch_size = check_count(n, "n"), check_count(batch_size, "batch_size")
+    if n > MAX_SAMPLES:
+        raise InputError(f"n must be <= {MAX_SAMPLES:,} samples per call (more would exhaust "
+                         f"memory), got {n:,}; draw them in several calls.")
     generator = check_generator(generator)
+    _check_weights(model)
     G = model.G
     device = next(G.parameters()).device
     was_training = G.training

@@ -20,6 +20,8 @@ the model's dtype (float32); the networks check the type, shape and dtype of eve
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -38,6 +40,7 @@ from minigen.checks import (
     check_generator,
     check_images,
     check_instance,
+    check_real,
     model_dtype,
 )
 from minigen.training import Batches, Run, check_seed, place, seeded
@@ -58,6 +61,84 @@ __all__ = [
 # posterior width a digit VAE uses, so the clamp does not bind in a healthy run.
 LOG_VAR_MIN, LOG_VAR_MAX = -10.0, 10.0
 LOG_2PI = math.log(2 * math.pi)
+
+
+# Sane maxima: larger settings or counts exhaust memory long before they could be useful, so
+# they are refused with a clear message instead of a raw allocation error.
+MAX_HIDDEN = 16384  # VAEConfig.hidden
+MAX_LATENT = 1024  # VAEConfig.latent_dim
+MAX_SAMPLES = 1_000_000  # sample(model, n)
+MAX_K = 10_000  # evaluate / log_weights: importance samples per image
+MAX_STEPS = 1000  # interpolate: images per row
+_MAX_K_BATCH = 1_000_000  # evaluate: at most this many (sample, image) pairs at once
+
+WEIGHTS_NOT_FINITE = ("the model's weights contain NaN/inf (it diverged earlier or was loaded "
+                      "from a damaged file): rebuild it with build(...) or load a good checkpoint")
+
+
+# Set while train() runs its steps: the equations then skip their value checks (one device sync
+# each), since the data were checked once and NaN from the networks is a divergence, which the
+# training loop reports as such.
+_LOSSES_UNCHECKED: contextvars.ContextVar[bool] = contextvars.ContextVar("_LOSSES_UNCHECKED",
+                                                                         default=False)
+
+
+@contextlib.contextmanager
+def _losses_unchecked():
+    token = _LOSSES_UNCHECKED.set(True)
+    try:
+        yield
+    finally:
+        _LOSSES_UNCHECKED.reset(token)
+
+
+def _check_weights(model: nn.Module, family: str = "vae") -> None:
+    """Refuse a model whose parameters or buffers hold NaN/inf (one pass over them, one sync)."""
+    ts = [t.detach() for t in list(model.parameters()) + list(model.buffers())
+          if t.is_floating_point() and t.numel()]
+    # a sum is NaN/inf whenever an element is (one fast pass); only then look element-wise
+    if ts and not bool(torch.isfinite(torch.stack([t.sum() for t in ts])).all()) and not bool(
+            torch.stack([torch.isfinite(t).all() for t in ts]).all()):
+        raise InputError(WEIGHTS_NOT_FINITE.replace("build(...)", f"minigen.{family}.build(...)")
+                         + ".")
+
+
+def _check_tensors(*, same_shape: bool = True, values: bool = True, **tensors) -> None:
+    """The arguments of an equation: float tensors (a NumPy array is refused with the fix),
+    non-empty, of one shape (if ``same_shape``) and, when no argument carries a gradient (a call
+    outside a training step; NaN inside one is a divergence, which the training loop reports),
+    finite: one reduction each."""
+    for label, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            hint = (f" Convert it with torch.from_numpy({label}).float()."
+                    if hasattr(t, "__array__") else "")
+            raise InputTypeError(f"{label} must be a torch.Tensor, got {type(t).__name__}.{hint}")
+        if not t.is_floating_point():
+            raise InputTypeError(f"{label} must be a floating-point tensor, got dtype {t.dtype}. "
+                                 f"Convert it with `{label}.float()`.")
+        if t.numel() == 0:
+            raise InputError(f"{label} is empty (shape {tuple(t.shape)}): pass at least one value.")
+    shapes = {label: tuple(t.shape) for label, t in tensors.items()}
+    if same_shape and len(set(shapes.values())) > 1:
+        raise InputError("the arguments must have the same shape, got "
+                         + ", ".join(f"{k} {v}" for k, v in shapes.items()) + ".")
+    if values and not _LOSSES_UNCHECKED.get() and not any(t.requires_grad
+                                                           for t in tensors.values()):
+        for label, t in tensors.items():
+            if not bool(torch.isfinite(t).all()):
+                raise InputError(f"{label} contains NaN or infinite values: the result would be "
+                                 f"NaN. Pass finite values (find them with "
+                                 f"`~torch.isfinite({label})`).")
+
+
+def _check_unit_images(x: torch.Tensor, *others: torch.Tensor) -> None:
+    """Refuse images ``x`` outside [0, 1] (one reduction) unless a tensor carries a gradient."""
+    if _LOSSES_UNCHECKED.get() or any(t.requires_grad for t in (x, *others)):
+        return
+    lo, hi = torch.aminmax(x)
+    if lo.item() < -1e-6 or hi.item() > 1 + 1e-6:
+        check_images(x, "x", channels=None, size=None)  # raises, with the hint of train()
+        raise InputError(f"x must have values in [0, 1], got [{lo.item():.3g}, {hi.item():.3g}].")
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,6 +162,7 @@ def reparameterize(
     ``torch.Generator`` for eps (a CPU generator also works for tensors on a
     GPU). Returns z, shaped like ``mu``.
     """
+    _check_tensors(mu=mu, log_var=log_var)
     gen_device = generator.device if generator is not None else mu.device
     eps = torch.randn(
         mu.shape, generator=generator, device=gen_device, dtype=mu.dtype
@@ -99,6 +181,7 @@ def kl_terms(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     that shape, in nats; each term is 0 exactly when mu_j = 0 and
     log_var_j = 0, and positive otherwise.
     """
+    _check_tensors(mu=mu, log_var=log_var)
     return 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1)
 
 
@@ -126,7 +209,9 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
     as in pytorch/examples); ``logits`` l, decoder outputs of the same shape, *before* the
     sigmoid. Returns ``(B,)``, summed over pixels, in nats (minus the summed binary cross-entropy).
     """
-    if not isinstance(x, torch.Tensor) or not isinstance(logits, torch.Tensor) or x.shape != logits.shape:
+    _check_tensors(x=x, logits=logits, same_shape=False)
+    _check_unit_images(x, logits)
+    if x.shape != logits.shape:
         raise InputError(f"x and logits must be tensors of the same shape, got "
                          f"{tuple(getattr(x, 'shape', ()))} and {tuple(getattr(logits, 'shape', ()))}.")
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
@@ -144,7 +229,20 @@ def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor,
     ``log_var`` broadcastable to it (``log_var`` may be a float). Returns ``(B,)``: summed over
     every dimension but the first, in nats.
     """
-    log_var = torch.as_tensor(log_var, dtype=x.dtype, device=x.device)
+    if isinstance(log_var, (int, float)) and not isinstance(log_var, bool):
+        log_var = torch.tensor(float(log_var), dtype=torch.float64)
+    if isinstance(mean, (int, float)) and not isinstance(mean, bool):
+        mean = torch.tensor(float(mean), dtype=torch.float64)
+    _check_tensors(x=x, mean=mean, log_var=log_var, same_shape=False)
+    if x.dim() < 2:
+        raise InputError(f"x must have shape (B, ...) with a batch axis, got {tuple(x.shape)}.")
+    for label, t in (("mean", mean), ("log_var", log_var)):
+        try:
+            torch.broadcast_shapes(t.shape, x.shape)
+        except RuntimeError:
+            raise InputError(f"{label} must broadcast to x's shape {tuple(x.shape)}, got "
+                             f"{tuple(t.shape)}.") from None
+    log_var = log_var.to(dtype=x.dtype, device=x.device)
     terms = (x - mean).pow(2) / log_var.exp() + log_var + LOG_2PI
     return -0.5 * terms.expand_as(x).flatten(1).sum(1)
 
@@ -187,6 +285,12 @@ def elbo(
         averaged over the batch, with ``elbo = reconstruction - kl``. The
         training loss is :func:`vae_loss` of it.
     """
+    _check_tensors(mu=mu, log_var=log_var)
+    if len(mu) != len(x):
+        raise InputError(
+            f"mu and log_var must hold one row per image: {len(mu)} rows "
+            f"for {len(x)} images."
+        )
     rec = decoder_log_likelihood(
         x, x_logits, likelihood=likelihood, sigma_x=sigma_x
     ).mean()
@@ -201,6 +305,7 @@ def decoder_log_likelihood(x: torch.Tensor, x_logits: torch.Tensor, *, likelihoo
     if likelihood == "bernoulli":
         return bernoulli_log_likelihood(x, x_logits)
     if likelihood == "gaussian":
+        sigma_x = check_real(sigma_x, "sigma_x", above=0)
         return gaussian_log_likelihood(x, torch.sigmoid(x_logits), 2 * math.log(sigma_x))
     raise InputError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}.")
 
@@ -216,6 +321,12 @@ def vae_loss(parts: ELBO, beta: float = 1.0) -> torch.Tensor:
     ``beta = 1`` gives minus the ELBO; other values give the beta-VAE of
     Higgins et al. (2017). Returns a scalar.
     """
+    beta = check_real(beta, "beta", minimum=0)
+    if not isinstance(parts, ELBO):
+        raise InputTypeError(
+            "parts must be an ELBO (from minigen.vae.elbo), got "
+            f"{type(parts).__name__}."
+        )
     return beta * parts.kl - parts.reconstruction
 
 
@@ -233,6 +344,7 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     if not isinstance(log_w, torch.Tensor) or log_w.dim() != 2 or 0 in log_w.shape:
         raise InputError(f"log_w must be a tensor (k, B) with k >= 1 samples of B >= 1 images, got "
                          f"{type(log_w).__name__} {tuple(getattr(log_w, 'shape', ()))}.")
+    _check_tensors(log_w=log_w)
     return (torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])).mean()
 
 
@@ -262,6 +374,16 @@ class VAEConfig:
             raise InputError(f"likelihood must be 'bernoulli' or 'gaussian', got {self.likelihood!r}.")
         check_config(self, counts=("latent_dim", "hidden", "batch_size", "steps"), naturals=("shift",),
                      positives=("sigma_x",), nonnegatives=("beta", "lr"))
+        _check_caps(self)
+
+
+def _check_caps(config) -> None:
+    """Refuse network sizes above the sane maxima :data:`MAX_HIDDEN` and :data:`MAX_LATENT`."""
+    for field, cap in (("hidden", MAX_HIDDEN), ("latent_dim", MAX_LATENT)):
+        if getattr(config, field) > cap:
+            raise InputError(f"{type(config).__name__}.{field} must be <= {cap} (a sane maximum "
+                             f"for these small networks: more exhausts memory), got "
+                             f"{getattr(config, field)}.")
 
 
 def _mlp_encoder(c: VAEConfig) -> nn.Module:
@@ -370,6 +492,7 @@ def train_step(
     *,
     generator: torch.Generator | None = None,
     elbo_fn=None,
+    _checked: bool = False,
 ) -> dict:
     """One gradient step on the loss :func:`vae_loss` (minus the
     beta-weighted ELBO) of a batch.
@@ -386,7 +509,10 @@ def train_step(
         0-d tensors (no device sync): ``loss`` (what was minimised),
         ``elbo``, ``reconstruction`` and ``kl`` of the batch, in nats per
         image.
+    The batch's values (finite, in [0, 1]) and the weights are checked;
+    :func:`train`, which checked its data once, skips that (``_checked``).
     """
+    x = _check_step(model, x, optimizers, generator, elbo_fn, _checked)
     c = model.config
     if elbo_fn is None:
         def elbo_fn(x, x_logits, mu, log_var):
@@ -409,6 +535,32 @@ def train_step(
         "loss": loss.detach(),
         **{k: v.detach() for k, v in parts._asdict().items()},
     }
+
+
+def _check_step(model, x, optimizers, generator, elbo_fn, checked):
+    """The arguments of :func:`train_step`; returns ``x`` (float64/float16 converted)."""
+    check_instance(model, VAE, "model", "from minigen.vae.build")
+    if not isinstance(optimizers, dict) or "vae" not in optimizers:
+        raise InputTypeError("optimizers must be the dict {'vae': ...} of "
+                             "minigen.vae.make_optimizers(model).")
+    check_generator(generator)
+    if elbo_fn is not None and not callable(elbo_fn):
+        raise InputTypeError(f"elbo_fn must be a function elbo_fn(x, x_logits, mu, log_var) -> ELBO "
+                             f"or None for minigen.vae.elbo, got {type(elbo_fn).__name__}.")
+    if checked:
+        return x
+    x = check_batch(x, "x", tail=(1, 28, 28), dtype=model_dtype(model))
+    _check_batch_values(x)
+    _check_weights(model)
+    return x
+
+
+def _check_batch_values(x: torch.Tensor, name: str = "x") -> None:
+    """Finite values in [0, 1]: one reduction (``aminmax``) and one sync; only when that fails is
+    the batch checked in full, for the message of :func:`train`."""
+    lo, hi = torch.aminmax(x.detach())
+    if not (lo.item() >= -1e-6 and hi.item() <= 1 + 1e-6):
+        check_images(x, name)
 
 
 def train(model: VAE, x_train: torch.Tensor, *, steps: int | None = None,
@@ -435,6 +587,8 @@ def train(model: VAE, x_train: torch.Tensor, *, steps: int | None = None,
     check_instance(model, VAE, "model", "from minigen.vae.build")
     c = model.config
     x_train = check_images(x_train, "x_train", dtype=model_dtype(model))
+    _check_step(model, x_train, {"vae": None}, None, elbo_fn, True)
+    _check_weights(model)
     place(model, device)
     optimizers = make_optimizers(model)
     run = Run("vae", model, optimizers, steps=steps, max_seconds=max_seconds,
@@ -443,15 +597,30 @@ def train(model: VAE, x_train: torch.Tensor, *, steps: int | None = None,
     x_train = x_train.to(run.device)
     batches = run.track("batches", Batches(len(x_train), c.batch_size, run.generator))
     run.resume(resume)
+    with _losses_unchecked():
+        _train_loop(model, run, x_train, batches, optimizers, elbo_fn)
+    return run.finish()
+
+
+def _train_loop(model, run, x_train, batches, optimizers, elbo_fn):
+    c = model.config
     while run.going():
         x = shift_images(x_train[batches.next()], c.shift, run.generator)
-        run.record(**train_step(model, x, optimizers, generator=run.generator, elbo_fn=elbo_fn))
-    return run.finish()
+        run.record(**train_step(model, x, optimizers, generator=run.generator, elbo_fn=elbo_fn,
+                                _checked=True))
 
 
 # --------------------------------------------------------------------------------------------
 # Using a trained model: likelihood bounds, reconstructions, samples, interpolations
 # --------------------------------------------------------------------------------------------
+def _check_k(k) -> int:
+    k = check_count(k, "k")
+    if k > MAX_K:
+        raise InputError(f"k must be <= {MAX_K:,} importance samples per image (more exhausts "
+                         f"memory and barely tightens the bound), got {k:,}.")
+    return k
+
+
 @torch.no_grad()
 def log_weights(model: VAE, x: torch.Tensor, k: int,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -462,7 +631,7 @@ def log_weights(model: VAE, x: torch.Tensor, k: int,
     to the model's device and dtype; ``k`` >= 1.
     """
     x = _images_for(model, x, "x")
-    k, generator = check_count(k, "k"), check_generator(generator)
+    k, generator = _check_k(k), check_generator(generator)
     mu, log_var = model.encode(x)
     z = reparameterize(mu.expand(k, *mu.shape), log_var.expand(k, *log_var.shape), generator)
     z = z.flatten(0, 1)  # (k * B, d), sample-major: row i * B + b belongs to image b
@@ -483,11 +652,15 @@ def evaluate(model: VAE, x: torch.Tensor, *, k: int = 100, batch_size: int = 100
     reconstruction term averaged over the same k samples, the KL in closed form), the negative
     k-sample IWAE bound (an upper bound on -log p(x), tighter than -ELBO), the negative
     reconstruction term -E_q[log p(x | z)] and the KL, each averaged over the images.
-    ``k`` and ``batch_size`` are whole numbers >= 1; ``x`` is checked as in :func:`train`.
+    ``k`` and ``batch_size`` are whole numbers >= 1, ``k`` at most :data:`MAX_K` (when
+    ``k * batch_size`` exceeds a million, fewer images are taken at a time); ``x`` is checked
+    as in :func:`train`; a model whose weights hold NaN/inf is refused.
     """
     x = _images_for(model, x, "x")
-    k, batch_size = check_count(k, "k"), check_count(batch_size, "batch_size")
+    k, batch_size = _check_k(k), check_count(batch_size, "batch_size")
+    batch_size = min(batch_size, max(1, _MAX_K_BATCH // k))
     generator = check_generator(generator)
+    _check_weights(model)
     was_training = model.training
     model.eval()
     totals = {"neg_elbo": 0.0, "neg_iwae": 0.0, "reconstruction": 0.0, "kl": 0.0}
@@ -537,6 +710,10 @@ def sample(model: VAE, n: int, *, generator: torch.Generator | None = None) -> t
     """
     check_instance(model, VAE, "model", "from minigen.vae.build or load")
     n, generator = check_count(n, "n"), check_generator(generator)
+    if n > MAX_SAMPLES:
+        raise InputError(f"n must be <= {MAX_SAMPLES:,} samples per call (more would exhaust "
+                         f"memory), got {n:,}; draw them in several calls.")
+    _check_weights(model)
     device = next(model.parameters()).device
     z = torch.randn(n, model.config.latent_dim, generator=generator).to(device)
     return torch.sigmoid(model.decode(z))
@@ -554,6 +731,8 @@ def interpolate(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8
         raise InputError(f"x_a and x_b must hold the same number of images (one pair per row), "
                          f"got {len(x_a)} and {len(x_b)}.")
     steps = check_count(steps, "steps", minimum=2)
+    if steps > MAX_STEPS:
+        raise InputError(f"steps must be <= {MAX_STEPS} images per row, got {steps:,}.")
     mu_a, mu_b = model.encode(x_a)[0], model.encode(x_b)[0]
     t = torch.linspace(0, 1, steps, device=mu_a.device)[None, :, None]  # (1, steps, 1)
     z = mu_a[:, None] + t * (mu_b - mu_a)[:, None]  # (B, steps, d)

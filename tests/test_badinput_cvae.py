@@ -124,3 +124,38 @@ def test_other_entries(call, error, match):
 def test_config(field, value, error, match):
     with pytest.raises(error, match=match):
         cvae.CVAEConfig(**{field: value})
+
+
+# ---- issue 13, probe findings
+def test_train_step_checks_the_values_of_its_batch():
+    model = _model()
+    with pytest.raises(InputError, match=r"x contains NaN or infinite values .* NaN in the data"):
+        cvae.train_step(model, X.clone().fill_(float("nan")), Y, _opt(model))
+    with pytest.raises(InputError, match=r"x must have values in \[0, 1\].*divide them by 255"):
+        cvae.train_step(model, X * 255, Y, _opt(model))
+
+
+@pytest.mark.parametrize("entry", ["train", "train_step", "sample"])
+def test_a_model_with_nan_weights_is_refused(entry):
+    model = _model()
+    with torch.no_grad():
+        model.decoder[0].weight.fill_(float("nan"))
+    call = {"train": lambda: cvae.train(model, (X, Y), steps=1, device="cpu"),
+            "train_step": lambda: cvae.train_step(model, X, Y, _opt(model)),
+            "sample": lambda: cvae.sample(model, Y)}[entry]
+    with pytest.raises(InputError, match=r"the model's weights contain NaN/inf \(it diverged earlier .*"
+                                         r"minigen\.cvae\.build\(\.\.\.\) or load a good checkpoint"):
+        call()
+
+
+def test_elbo_fn_must_be_callable():
+    model = _model()
+    with pytest.raises(InputTypeError, match=r"elbo_fn must be a function elbo_fn\(model, x, labels"):
+        cvae.train_step(model, X, Y, _opt(model), elbo_fn="x")
+    with pytest.raises(InputTypeError, match=r"elbo_fn must be a function"):
+        cvae.train(model, (X, Y), steps=1, device="cpu", elbo_fn=3)
+
+
+def test_config_caps_network_sizes():
+    with pytest.raises(InputError, match=r"CVAEConfig\.hidden must be <= 16384 \(a sane maximum"):
+        cvae.CVAEConfig(hidden=10**12)

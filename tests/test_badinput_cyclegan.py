@@ -76,7 +76,7 @@ def test_networks_check_each_batch(net, x, error, match):
 
 def test_train_step_batches_go_through_the_network_checks():
     model = _model()
-    with pytest.raises(InputError, match=r"x must have shape \(B, 1, \*, \*\)"):
+    with pytest.raises(InputError, match=r"x must have shape \(B, 1, 28, 28\)"):
         cg.train_step(model, X[:, 0], X, cg.make_optimizers(model), cg.ImageHistory(2), cg.ImageHistory(2))
 
 
@@ -132,3 +132,86 @@ def test_other_entries(call, error, match):
 def test_config(field, value, error, match):
     with pytest.raises(error, match=match):
         cg.CycleGANConfig(**{field: value})
+
+
+# ---- issue 13, probe findings
+def _step(model, x, y, **kw):
+    return cg.train_step(model, x, y, cg.make_optimizers(model), cg.ImageHistory(2), cg.ImageHistory(2), **kw)
+
+
+@pytest.mark.parametrize("x, y, error, match", [
+    (X.clone().fill_(float("nan")), X, InputError, r"x contains NaN or infinite values .* NaN in the data"),
+    (X, X * 255, InputError, r"y must have values in \[0, 1\].*divide them by 255"),
+    (X * 2 - 1, X, InputError, r"x must have values in \[0, 1\].*\(x \+ 1\) / 2"),
+    (torch.rand(2, 1, 32, 32), X, InputError, r"x must have shape \(B, 1, 28, 28\), got \(2, 1, 32, 32\)"),
+])
+def test_train_step_checks_values_and_size(x, y, error, match):
+    model = _model()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(error, match=match):
+        _step(model, x, y)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m: cg.train_step(m, X, X, cg.make_optimizers(m), None, None), r"history_x must be a ImageHistory"),
+    (lambda m: _step(m, X, X, cycle_fn="x"), r"cycle_fn must be a loss function"),
+    (lambda m: cg.translate(m, X), r"generator must be one translator, model\.G .* not the whole CycleGAN"),
+    (lambda m: cg.translate(m.D_Y, X), r"got a discriminator \(model\.D_X or model\.D_Y\)"),
+])
+def test_train_step_and_translate_check_their_arguments(call, match):
+    with pytest.raises(InputTypeError, match=match):
+        call(_model())
+
+
+def test_translate_refuses_a_module_that_does_not_map_images_to_images():
+    with pytest.raises(InputError, match=r"generator must map images \(B, 1, H, W\) to images of the same shape"):
+        cg.translate(torch.nn.Linear(2, 2), X)
+    with pytest.raises(InputError, match=r"turned \(4, 1, 28, 28\) into \(4, 1, 14, 14\)"):
+        cg.translate(torch.nn.AvgPool2d(2), X)
+
+
+@pytest.mark.parametrize("entry", ["train", "train_step", "translate"])
+def test_a_model_with_nan_weights_is_refused(entry):
+    model = _model()
+    with torch.no_grad():
+        next(model.G.parameters()).fill_(float("nan"))
+    call = {"train": lambda: cg.train(model, (X, X), steps=1, device="cpu"),
+            "train_step": lambda: _step(model, X, X),
+            "translate": lambda: cg.translate(model.G, X)}[entry]
+    with pytest.raises(InputError, match=r"the model's weights contain NaN/inf .*minigen\.cyclegan\.build"):
+        call()
+
+
+NAN = X.clone().fill_(float("nan"))
+LOSSES = [
+    (lambda: cg.cycle_loss(X, NAN, X, X), InputError, r"x_cyc contains NaN"),
+    (lambda: cg.identity_loss(X, X, NAN, X), InputError, r"y contains NaN"),
+    (lambda: cg.cycle_loss(X[:0], X[:0], X, X), InputError, r"x is empty"),
+    (lambda: cg.cycle_loss(X, X[:2], X, X), InputError, r"x and x_cyc must have the same shape"),
+    (lambda: cg.identity_loss(X, X, X, None), InputTypeError, r"y_idt must be a torch\.Tensor, got NoneType"),
+    (lambda: cg.cycle_loss(X.numpy(), X, X, X), InputTypeError, r"x must be a torch\.Tensor, got ndarray"),
+    (lambda: cg.generator_objective(torch.zeros(2), torch.zeros(2), torch.tensor(1.0), torch.tensor(1.0),
+                                    lambda_cyc=-1, lambda_id=0), InputError,
+     r"lambda_cyc must be a finite number >= 0"),
+    (lambda: cg.generator_objective(torch.zeros(2), torch.zeros(2), torch.tensor(1.0), torch.tensor(1.0),
+                                    lambda_cyc=1, lambda_id=float("nan")), InputError,
+     r"lambda_id must be a finite number"),
+    (lambda: cg.generator_objective(torch.zeros(2), torch.zeros(2), torch.tensor(1.0), torch.tensor(1.0),
+                                    lambda_cyc="1", lambda_id=0), InputTypeError, r"lambda_cyc must be a real number"),
+]
+
+
+@pytest.mark.parametrize("call, error, match", LOSSES)
+def test_losses_refuse_nan_empty_mismatched_and_bad_weights(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: cg.ImageHistory(10**12), r"size must be <= 10,000 images"),
+    (lambda: cg.CycleGANConfig(channels=10**6), r"CycleGANConfig\.channels must be <= 1024 \(a sane maximum"),
+])
+def test_huge_sizes_are_refused(call, match):
+    with pytest.raises(InputError, match=match):
+        call()

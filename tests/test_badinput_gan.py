@@ -206,3 +206,113 @@ def test_r1_penalty_says_what_is_missing():
     x.requires_grad_(True)
     with pytest.raises(InputError, match=r"d_real must be computed from x"):
         gan.r1_penalty(torch.randn(3, requires_grad=True), x, 1.0)
+
+
+# ---- issue 13, probe findings: the per-step function checks values, NaN weights, caps, losses
+def _nan_weights(model):
+    with torch.no_grad():
+        next(model.parameters())[0].fill_(float("nan"))
+    return model
+
+
+STEP_VALUES = {
+    "NaN": (X.clone().fill_(float("nan")), r"real\(\) contains NaN or infinite values .* NaN in the data"),
+    "0..255": (X * 255, r"real\(\) must have values in \[0, 1\].*divide them by 255"),
+    "-1..1": (X * 2 - 1, r"real\(\) must have values in \[0, 1\].*\(x \+ 1\) / 2"),
+}
+
+
+@pytest.mark.parametrize("name", STEP_VALUES)
+def test_train_step_checks_the_values_of_each_batch_and_leaves_the_weights(name):
+    bad, match = STEP_VALUES[name]
+    model = _model()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(InputError, match=match):
+        gan.train_step(model, lambda: bad, gan.make_optimizers(model))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_train_step_on_points_refuses_nan():
+    model = _model(TINY_MLP)
+    with pytest.raises(InputError, match=r"real\(\) contains NaN or infinite values"):
+        gan.train_step(model, lambda: torch.full((4, 2), float("nan")), gan.make_optimizers(model))
+
+
+NAN_WEIGHTS = {
+    "train": lambda m: gan.train(m, X, steps=1, device="cpu"),
+    "train_step": lambda m: gan.train_step(m, lambda: X, gan.make_optimizers(m)),
+    "sample": lambda m: gan.sample(m, 4),
+}
+
+
+@pytest.mark.parametrize("entry", NAN_WEIGHTS)
+def test_a_model_with_nan_weights_is_refused_not_called_a_divergence(entry):
+    with pytest.raises(InputError, match=r"the model's weights contain NaN/inf \(it diverged earlier "
+                                         r"or was loaded from a damaged file\): rebuild it with "
+                                         r"minigen\.gan\.build\(\.\.\.\) or load a good checkpoint"):
+        NAN_WEIGHTS[entry](_nan_weights(_model()))
+
+
+NAN = torch.tensor([0.0, float("nan")])
+LOSS_CASES = [
+    (lambda: gan.value_function(NAN, torch.zeros(2)), InputError, r"d_real contains NaN"),
+    (lambda: gan.discriminator_loss(torch.zeros(2), NAN), InputError, r"d_fake contains NaN"),
+    (lambda: gan.generator_loss_minimax(NAN), InputError, r"d_fake contains NaN"),
+    (lambda: gan.generator_loss_nonsaturating(NAN), InputError, r"d_fake contains NaN"),
+    (lambda: gan.lsgan_discriminator_loss(NAN, torch.zeros(2)), InputError, r"d_real contains NaN"),
+    (lambda: gan.lsgan_generator_loss(NAN), InputError, r"d_fake contains NaN"),
+    (lambda: gan.optimal_discriminator(NAN, torch.ones(2)), InputError, r"p_data contains NaN"),
+    (lambda: gan.generator_loss_minimax(torch.zeros(3, dtype=torch.int32)), InputTypeError,
+     r"d_fake must be a floating-point tensor, got dtype torch\.int32.*d_fake\.float\(\)"),
+    (lambda: gan.lsgan_generator_loss(torch.zeros(3, dtype=torch.int64)), InputTypeError,
+     r"d_fake must be a floating-point tensor"),
+]
+
+
+@pytest.mark.parametrize("call, error, match", LOSS_CASES)
+def test_losses_refuse_nan_and_integer_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("gamma, error, match", [
+    (-1, InputError, r"gamma must be a finite number >= 0, got -1"),
+    (float("nan"), InputError, r"gamma must be a finite number >= 0, got nan"),
+    ("1", InputTypeError, r"gamma must be a real number, got '1'"),
+    (None, InputTypeError, r"gamma must be a real number, got None"),
+])
+def test_r1_penalty_refuses_bad_weights(gamma, error, match):
+    x = torch.rand(2, 2, requires_grad=True)
+    with pytest.raises(error, match=match):
+        gan.r1_penalty(x.sum(1), x, gamma)
+
+
+STEP_ARGS = [
+    (lambda m, o: gan.train_step(m, lambda: X, o, loss_D="x"), InputTypeError, r"loss_D must be a loss function"),
+    (lambda m, o: gan.train_step(m, lambda: X, o, loss_G=3), InputTypeError, r"loss_G must be a loss function"),
+    (lambda m, o: gan.train_step(m, lambda: X, o, generator="x"), InputTypeError,
+     r"generator must be a torch\.Generator or None"),
+    (lambda m, o: gan.train_step(m, X, o), InputTypeError, r"real must be a function of no argument.*lambda: x"),
+    (lambda m, o: gan.train(m, X, steps=1, device="cpu", loss_D="x"), InputTypeError,
+     r"loss_D must be a loss function"),
+    (lambda m, o: gan.train(m, lambda: X, steps=1, device="cpu"), InputTypeError,
+     r"real must be a tensor of data or a sampler real\(n, generator\), got a function of no argument"),
+]
+
+
+@pytest.mark.parametrize("call, error, match", STEP_ARGS)
+def test_train_and_train_step_check_callables(call, error, match):
+    model = _model()
+    with pytest.raises(error, match=match):
+        call(model, gan.make_optimizers(model))
+
+
+@pytest.mark.parametrize("field, value", [("width", 10**12), ("z_dim", 10**6), ("depth", 1000)])
+def test_config_caps_network_sizes(field, value):
+    with pytest.raises(InputError, match=rf"GANConfig\.{field} must be <= \d+ \(a sane maximum"):
+        gan.GANConfig(**{field: value})
+
+
+def test_sample_refuses_a_huge_count():
+    with pytest.raises(InputError, match=r"n must be <= 1,000,000 samples per call.*several calls"):
+        gan.sample(_model(), 10**12)

@@ -157,3 +157,112 @@ def test_equation_helpers(call, error, match):
 def test_config(field, value, error, match):
     with pytest.raises(error, match=match):
         vae.VAEConfig(**{field: value})
+
+
+# ---- issue 13, probe findings: the per-step function checks values, NaN weights, caps, equations
+def _nan_weights(model):
+    with torch.no_grad():
+        next(model.parameters())[0].fill_(float("nan"))
+    return model
+
+
+@pytest.mark.parametrize("bad, match", [
+    (X.clone().fill_(float("nan")), r"x contains NaN or infinite values .* NaN in the data"),
+    (X * 255, r"x must have values in \[0, 1\].*divide them by 255"),
+    (X * 2 - 1, r"x must have values in \[0, 1\].*\(x \+ 1\) / 2"),
+])
+def test_train_step_checks_the_values_of_its_batch(bad, match):
+    model = _model()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(InputError, match=match):
+        vae.train_step(model, bad, vae.make_optimizers(model))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+NAN_WEIGHTS = {
+    "train": lambda m: vae.train(m, X, steps=1, device="cpu"),
+    "train_step": lambda m: vae.train_step(m, X, vae.make_optimizers(m)),
+    "sample": lambda m: vae.sample(m, 2),
+    "evaluate": lambda m: vae.evaluate(m, X, k=2),
+}
+
+
+@pytest.mark.parametrize("entry", NAN_WEIGHTS)
+def test_a_model_with_nan_weights_is_refused_not_called_a_divergence(entry):
+    with pytest.raises(InputError, match=r"the model's weights contain NaN/inf \(it diverged earlier "
+                                         r"or was loaded from a damaged file\): rebuild it with "
+                                         r"minigen\.vae\.build\(\.\.\.\) or load a good checkpoint"):
+        NAN_WEIGHTS[entry](_nan_weights(_model()))
+
+
+NAN2 = torch.tensor([[0.0, float("nan")]])
+Z2 = torch.zeros(1, 2)
+EQUATIONS = [
+    (lambda: vae.reparameterize(NAN2, Z2), InputError, r"mu contains NaN"),
+    (lambda: vae.kl_terms(Z2, NAN2), InputError, r"log_var contains NaN"),
+    (lambda: vae.gaussian_kl(NAN2, Z2), InputError, r"mu contains NaN"),
+    (lambda: vae.iwae_bound(NAN2), InputError, r"log_w contains NaN"),
+    (lambda: vae.reparameterize(torch.zeros(0, 2), torch.zeros(0, 2)), InputError, r"mu is empty"),
+    (lambda: vae.kl_terms(torch.zeros(0, 2), torch.zeros(0, 2)), InputError, r"mu is empty"),
+    (lambda: vae.gaussian_kl(Z2, torch.zeros(1, 3)), InputError, r"the arguments must have the same shape"),
+    (lambda: vae.kl_terms(Z2.numpy(), Z2), InputTypeError, r"mu must be a torch\.Tensor, got ndarray.*from_numpy"),
+    (lambda: vae.reparameterize(None, Z2), InputTypeError, r"mu must be a torch\.Tensor, got NoneType"),
+    (lambda: vae.elbo(X[:4], torch.zeros(4, 1, 28, 28), torch.zeros(2, 2), torch.zeros(2, 2)), InputError,
+     r"mu and log_var must hold one row per image: 2 rows for 4 images"),
+    (lambda: vae.elbo(X[:0], torch.zeros(0, 1, 28, 28), torch.zeros(0, 2), torch.zeros(0, 2)), InputError,
+     r"is empty"),
+    (lambda: vae.elbo(X[:2] * 255, torch.zeros(2, 1, 28, 28), torch.zeros(2, 2), torch.zeros(2, 2)), InputError,
+     r"x must have values in \[0, 1\].*divide them by 255"),
+    (lambda: vae.bernoulli_log_likelihood(X[:2] * 255, torch.zeros(2, 1, 28, 28)), InputError,
+     r"x must have values in \[0, 1\]"),
+    (lambda: vae.bernoulli_log_likelihood(X[:2].numpy(), X[:2].numpy()), InputTypeError,
+     r"x must be a torch\.Tensor, got ndarray"),
+    (lambda: vae.elbo(X[:2], torch.zeros(2, 1, 28, 28), Z2.repeat(2, 1), Z2.repeat(2, 1), likelihood="gaussian",
+                      sigma_x=0), InputError, r"sigma_x must be a finite number > 0, got 0"),
+    (lambda: vae.gaussian_log_likelihood(X[:2], X[:2], "x"), InputTypeError,
+     r"log_var must be a torch\.Tensor, got str"),
+    (lambda: vae.gaussian_log_likelihood(X[:2], X[:3], 0.0), InputError, r"mean must broadcast to x's shape"),
+    (lambda: vae.vae_loss(vae.ELBO(*torch.zeros(3)), beta=-1), InputError,
+     r"beta must be a finite number >= 0, got -1"),
+    (lambda: vae.vae_loss(vae.ELBO(*torch.zeros(3)), beta=float("nan")), InputError,
+     r"beta must be a finite number"),
+    (lambda: vae.vae_loss(vae.ELBO(*torch.zeros(3)), beta="1"), InputTypeError, r"beta must be a real number, got '1'"),
+    (lambda: vae.vae_loss((1, 2, 3)), InputTypeError,
+     r"parts must be an ELBO \(from minigen\.vae\.elbo\), got tuple"),
+]
+
+
+@pytest.mark.parametrize("call, error, match", EQUATIONS)
+def test_equations_refuse_nan_empty_mismatched_and_bad_weights(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m, o: vae.train_step(m, X, o, elbo_fn="x"), r"elbo_fn must be a function"),
+    (lambda m, o: vae.train(m, X, steps=1, device="cpu", elbo_fn="x"), r"elbo_fn must be a function"),
+    (lambda m, o: vae.train_step(m, X, {"x": 1}), r"optimizers must be the dict \{'vae': \.\.\.\}"),
+    (lambda m, o: vae.train_step(torch.nn.Linear(1, 1), X, o), r"model must be a VAE"),
+])
+def test_train_step_and_train_check_their_arguments(call, match):
+    model = _model()
+    with pytest.raises(InputTypeError, match=match):
+        call(model, vae.make_optimizers(model))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m: vae.sample(m, 10**12), r"n must be <= 1,000,000 samples per call"),
+    (lambda m: vae.evaluate(m, X, k=10**9), r"k must be <= 10,000 importance samples per image"),
+    (lambda m: vae.interpolate(m, X[:1], X[1:2], steps=10**9), r"steps must be <= 1000 images per row"),
+    (lambda m: vae.VAEConfig(hidden=10**12), r"VAEConfig\.hidden must be <= 16384 \(a sane maximum"),
+    (lambda m: vae.VAEConfig(latent_dim=10**6), r"VAEConfig\.latent_dim must be <= 1024"),
+])
+def test_huge_counts_and_sizes_are_refused(call, match):
+    with pytest.raises(InputError, match=match):
+        call(_model())
+
+
+def test_evaluate_with_a_large_k_takes_fewer_images_at_a_time():
+    model, g = _model(), torch.Generator().manual_seed(0)
+    out = vae.evaluate(model, X, k=10_000, batch_size=1000, generator=g)
+    assert out["k"] == 10_000 and all(v == v for v in out.values())
