@@ -328,14 +328,14 @@ def repository_url(root: Path = ROOT) -> str | None:
 
 
 def colab_link(stem: str, root: Path = ROOT) -> str:
+    """Colab address of a chapter's student edition at this release (the tag the book's own
+    launch links and the chapters' set-up cell use: ``minigen.release_tag()``)."""
+    from minigen import release_tag
+
     url = repository_url(root) or "https://github.com/OWNER/REPO"
-    branch = "main"
-    m = re.search(r"^\s+branch:\s*(\S+)", (root / "_config.yml").read_text(), re.M) if (
-        root / "_config.yml").exists() else None
-    if m:
-        branch = m.group(1)
     path = url.replace("https://github.com/", "")
-    return f"https://colab.research.google.com/github/{path}/blob/{branch}/classroom/student/{stem}.ipynb"
+    return (f"https://colab.research.google.com/github/{path}/blob/{release_tag()}"
+            f"/classroom/student/{stem}.ipynb")
 
 
 def _write_nb(nb: dict, path: Path) -> None:
