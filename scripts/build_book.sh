@@ -8,6 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_venv.sh
 export MINIGEN_QUIET=1
+# One torch thread, as the stored outputs, chapters/timings.json and the CI's nbval runs use: with
+# more threads the floating-point sums run in another order, the trained models differ a little,
+# and a chapter's measured claims may not hold for that run (chapter 8's detector check failed
+# with torch's default threads on a fresh clone).
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # A non-interactive matplotlib backend in the kernels silences plt.show(): no figures at all.
 unset MPLBACKEND
 start=$SECONDS
