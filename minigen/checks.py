@@ -17,6 +17,8 @@ reads every pixel and waits for the device, so it runs once, where data enter (`
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
 from pathlib import Path
@@ -342,3 +344,19 @@ def check_config(config, *, counts=(), naturals=(), positives=(), nonnegatives=(
         check_real(getattr(config, field), f"{cls}.{field}", minimum=0)
     for field in fractions:
         check_real(getattr(config, field), f"{cls}.{field}", minimum=0, below=1)
+
+
+# Set while a family's train() (gan, vae, cvae, cyclegan) runs its steps: the losses skip their
+# value checks (one device sync each), since the data were checked once and NaN from the networks
+# is a divergence, which the training loop reports as such.
+_LOSSES_UNCHECKED: contextvars.ContextVar[bool] = contextvars.ContextVar("_LOSSES_UNCHECKED",
+                                                                         default=False)
+
+
+@contextlib.contextmanager
+def _losses_unchecked():
+    token = _LOSSES_UNCHECKED.set(True)
+    try:
+        yield
+    finally:
+        _LOSSES_UNCHECKED.reset(token)

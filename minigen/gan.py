@@ -16,8 +16,6 @@ their own dtype (float32); :func:`train` checks the data once, values included.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import inspect
 import math
 from dataclasses import dataclass
@@ -28,8 +26,10 @@ from torch import nn
 
 from minigen import checkpoint as _checkpoint
 from minigen.checks import (
+    _LOSSES_UNCHECKED,
     InputError,
     InputTypeError,
+    _losses_unchecked,
     check_batch,
     check_config,
     check_count,
@@ -91,22 +91,6 @@ def _check_weights(model: nn.Module, family: str = "gan") -> None:
             torch.stack([torch.isfinite(t).all() for t in ts]).all()):
         raise InputError(WEIGHTS_NOT_FINITE.replace("build(...)", f"minigen.{family}.build(...)")
                          + ".")
-
-
-# Set while train() runs its steps: the losses then skip their value checks (one device sync
-# each), since the data were checked once and NaN from the networks is a divergence, which the
-# training loop reports as such.
-_LOSSES_UNCHECKED: contextvars.ContextVar[bool] = contextvars.ContextVar("_LOSSES_UNCHECKED",
-                                                                         default=False)
-
-
-@contextlib.contextmanager
-def _losses_unchecked():
-    token = _LOSSES_UNCHECKED.set(True)
-    try:
-        yield
-    finally:
-        _LOSSES_UNCHECKED.reset(token)
 
 
 def _check_finite(**tensors) -> None:

@@ -20,8 +20,6 @@ the model's dtype (float32); the networks check the type, shape and dtype of eve
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -32,8 +30,10 @@ from torch.nn import functional as F
 
 from minigen import checkpoint as _checkpoint
 from minigen.checks import (
+    _LOSSES_UNCHECKED,
     InputError,
     InputTypeError,
+    _losses_unchecked,
     check_batch,
     check_config,
     check_count,
@@ -74,22 +74,6 @@ _MAX_K_BATCH = 1_000_000  # evaluate: at most this many (sample, image) pairs at
 
 WEIGHTS_NOT_FINITE = ("the model's weights contain NaN/inf (it diverged earlier or was loaded "
                       "from a damaged file): rebuild it with build(...) or load a good checkpoint")
-
-
-# Set while train() runs its steps: the equations then skip their value checks (one device sync
-# each), since the data were checked once and NaN from the networks is a divergence, which the
-# training loop reports as such.
-_LOSSES_UNCHECKED: contextvars.ContextVar[bool] = contextvars.ContextVar("_LOSSES_UNCHECKED",
-                                                                         default=False)
-
-
-@contextlib.contextmanager
-def _losses_unchecked():
-    token = _LOSSES_UNCHECKED.set(True)
-    try:
-        yield
-    finally:
-        _LOSSES_UNCHECKED.reset(token)
 
 
 def _check_weights(model: nn.Module, family: str = "vae") -> None:
