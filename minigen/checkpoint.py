@@ -23,7 +23,8 @@ import torch
 
 from minigen.checks import InputError, InputTypeError, check_count, check_path
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load", "plain", "make_plain", "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load", "describe", "plain", "make_plain",
+           "CheckpointError"]
 
 FORMAT = "minigen-checkpoint"
 FORMAT_VERSION = 2  # 2: one model per checkpoint, under models['model']; 'extra' resume state
@@ -145,6 +146,9 @@ def _check_save_arguments(family, models, optimizers, history, settings, step, e
             if not isinstance(obj, kind):
                 raise InputTypeError(f"{label}[{name!r}] must be a {what}, "
                                      f"got {type(obj).__name__}.")
+    if not models:
+        raise InputError("models is empty: a checkpoint must hold at least one model to restore "
+                         "(e.g. models={'model': model}).")
     for label, value in (("history", history), ("settings", settings), ("extra", extra)):
         if value is not None and not isinstance(value, dict):
             raise InputTypeError(f"{label} must be a dict or None, got {type(value).__name__}.")
@@ -359,7 +363,7 @@ def load(checkpoint, *, family: str, config_class, model_class, build, device=No
                              f"pathlib.Path) or the dict load_checkpoint returns, got "
                              f"{type(checkpoint).__name__}.")
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-    where = "the checkpoint" if isinstance(checkpoint, dict) else str(checkpoint)
+    where = describe(checkpoint)
     if ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{where} is not a minigen checkpoint (no '{FORMAT}' marker).")
     if ckpt.get("family") != family:
@@ -400,10 +404,21 @@ def load(checkpoint, *, family: str, config_class, model_class, build, device=No
     return model.eval()
 
 
+def describe(checkpoint) -> str:
+    """How messages name ``checkpoint``: its path, or for a dict its family and step."""
+    if isinstance(checkpoint, dict):
+        return (f"the checkpoint dict passed in (family {checkpoint.get('family')!r}, step "
+                f"{checkpoint.get('step')!r})")
+    return str(checkpoint)
+
+
 def _config_from_settings(settings, config_class, where: str):
     """The frozen config saved as plain data, checked field by field."""
-    if not isinstance(settings, dict):
-        raise CheckpointError(f"{where} has no settings to rebuild the model from.")
+    if not isinstance(settings, dict) or not settings:
+        raise CheckpointError(
+            f"{where} has no settings to rebuild the model from: it was saved without "
+            "settings=dataclasses.asdict(config). Save it again with its settings (minigen's "
+            "train(..., checkpoint=path) does), or train the model again.")
     fields = {f.name: f for f in dataclasses.fields(config_class)}
     unknown = sorted(set(settings) - set(fields))
     if unknown:

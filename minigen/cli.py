@@ -330,7 +330,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from minigen.checkpoint import CheckpointError, load_checkpoint
+    from minigen.checkpoint import CheckpointError, describe, load_checkpoint
     from minigen.plotting import save_image_grid
 
     out = _output_file(args.out, (".npy", ".png"))
@@ -340,10 +340,11 @@ def cmd_sample(args) -> int:
     if family == "cyclegan":
         raise UserError(f"{args.checkpoint} is a CycleGAN checkpoint: it translates images rather "
                         "than draws them. Use `python -m minigen translate`")
-    try:  # from the dict already read; a message names the file, not "the checkpoint"
+    try:  # from the dict already read; a message names the file, not the dict
         model = _family_module(family).load(ckpt, device=device)
     except CheckpointError as exc:
-        raise CheckpointError(re.sub(r"^the checkpoint\b", str(args.checkpoint), str(exc))) from exc
+        named = str(exc).replace(describe(ckpt), str(args.checkpoint), 1)
+        raise CheckpointError(named) from exc
     n = min(args.n, GRID_MAX) if out.suffix.lower() == ".png" else args.n
     x = _finite_output(_draw(family, model, n, args.seed), args.checkpoint)
     if out.suffix.lower() == ".png":

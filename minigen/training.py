@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from minigen.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
+from minigen.checkpoint import CheckpointError, describe, load_checkpoint, plain, save_checkpoint
 from minigen.checks import InputError, InputTypeError, check_path
 from minigen.utils import TrainingDiverged, get_device
 from minigen.utils import progress as progress_bar
@@ -317,7 +317,7 @@ class Run:
         # a dict is copied: the optimisers and loaders would otherwise share its tensors and
         # change them as training goes on, and a second resume from it would start elsewhere
         ckpt = copy.deepcopy(resume) if isinstance(resume, dict) else load_checkpoint(resume)
-        where = resume if not isinstance(resume, dict) else "the checkpoint"
+        where = describe(resume)
         if ckpt.get("family") != self.family:
             raise CheckpointError(f"cannot resume a {self.family} run from {where}: it holds a "
                                   f"{ckpt.get('family')!r} model. Pass a {self.family} checkpoint.")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from minigen import checkpoint, vae
+from minigen import checkpoint, gan, vae
 from minigen.checkpoint import TEMP_MARK, CheckpointError, load_checkpoint, save_checkpoint
 from minigen.training import settings_of
 
@@ -376,7 +376,6 @@ def test_malicious_files_are_still_refused_and_writes_still_atomic(tmp_path, mon
 # --------------------------------------------------------------------------------------------
 # Issue 13, probe findings: save_checkpoint's arguments, paths that are not paths, map_location
 # --------------------------------------------------------------------------------------------
-from minigen import gan  # noqa: E402
 from minigen.checks import InputError, InputTypeError  # noqa: E402
 
 
@@ -431,3 +430,29 @@ def test_plain_and_make_plain_raise_minigens_type_error():
         checkpoint.plain(object())
     with pytest.raises(InputTypeError, match=r"config must be a config dataclass instance .*got NoneType"):
         checkpoint.make_plain(None)
+
+
+def test_a_checkpoint_without_models_is_refused_before_writing(tmp_path):
+    with pytest.raises(checkpoint.InputError, match=r"models is empty: a checkpoint must hold at least one"):
+        save_checkpoint(tmp_path / "e.pt", family="gan", models={})
+    assert not (tmp_path / "e.pt").exists()
+
+
+@pytest.mark.parametrize("family, loader", [("gan", gan.load), ("vae", vae.load)], ids=["gan", "vae"])
+def test_loading_a_checkpoint_saved_without_settings_names_the_cause(tmp_path, family, loader):
+    path = save_checkpoint(tmp_path / "n.pt", family=family, models={"model": _linear()})
+    with pytest.raises(CheckpointError, match=r"n\.pt has no settings to rebuild the model from: it was "
+                                              r"saved without settings=dataclasses\.asdict\(config\)"):
+        loader(path)
+
+
+def test_messages_name_a_checkpoint_passed_as_a_dict(tmp_path):
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / "d.pt", family="vae", models={"model": _linear()},
+                                           step=7))
+    with pytest.raises(CheckpointError, match=r"the checkpoint dict passed in \(family 'vae', step 7\) holds "
+                                              r"a 'vae' model, not a 'gan' one"):
+        gan.load(ckpt)
+    model = gan.build(gan.RING, device="cpu")
+    with pytest.raises(CheckpointError, match=r"cannot resume a gan run from the checkpoint dict passed in "
+                                              r"\(family 'vae', step 7\)"):
+        gan.train(model, torch.zeros(8, 2), steps=1, device="cpu", resume=ckpt)

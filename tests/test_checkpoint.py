@@ -228,13 +228,13 @@ def test_numpy_numbers_in_a_config_are_saved_as_plain_numbers_and_load(tmp_path,
 
 
 def test_save_checkpoint_stores_settings_as_plain_data(tmp_path):
-    save_checkpoint(tmp_path / "s.pt", family="x", models={},
+    save_checkpoint(tmp_path / "s.pt", family="x", models={"m": torch.nn.Linear(1, 1)},
                     settings={"a": np.int64(3), "b": (np.float32(0.5), 1), "c": torch.tensor(2.5), "d": None})
     settings = load_checkpoint(tmp_path / "s.pt")["settings"]
     assert settings == {"a": 3, "b": [0.5, 1], "c": 2.5, "d": None}
     assert type(settings["a"]) is int and type(settings["b"][0]) is float and type(settings["c"]) is float
     with pytest.raises(TypeError, match="plain"):
-        save_checkpoint(tmp_path / "t.pt", family="x", models={}, settings={"a": object()})
+        save_checkpoint(tmp_path / "t.pt", family="x", models={"m": torch.nn.Linear(1, 1)}, settings={"a": object()})
     assert not (tmp_path / "t.pt").exists()
 
 
