@@ -229,6 +229,11 @@ def frechet_distance(feat_a, feat_b) -> float:
             "each feature set needs at least 2 rows to estimate a covariance;"
             f" got {len(a)} and {len(b)}."
         )
+    # FD scales as the square of the features: features far from 1 are
+    # rescaled so that the eigendecompositions stay within float64's range
+    big = max(a.abs().max().item(), b.abs().max().item())
+    scale = big if (big > 1e30 or 0 < big < 1e-30) else 1.0
+    a, b = a / scale, b / scale
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = (
         torch.cov(a.T).reshape(a.shape[1], -1),
@@ -247,7 +252,20 @@ def frechet_distance(feat_a, feat_b) -> float:
         + cov_b.trace()
         - 2 * cross
     )
+    fd = fd * torch.tensor(scale, dtype=torch.float64).square()
+    if not torch.isfinite(fd):
+        _overflow(a * scale, b * scale)
     return max(float(fd), 0.0)
+
+
+def _overflow(a: torch.Tensor, b: torch.Tensor):
+    big = max(a.abs().max().item(), b.abs().max().item())
+    raise InputError(
+        "frechet_distance overflowed float64: it grows as the square of"
+        f" the features, and features as large as {big:.3g} put it beyond"
+        " float64's range. Pass features of moderate size, such as"
+        " minigen.metrics.features(images)."
+    )
 
 
 def _polynomial_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -166,3 +166,20 @@ def test_mode_coverage_min_share_above_one(share):
     with pytest.raises(InputError, match=r"min_share must be a finite number >= 0 and <= 1"):
         M.mode_coverage(torch.zeros(4, 2), ring8(), min_share=share)
     assert M.mode_coverage(torch.zeros(4, 2), ring8(), min_share=1)["n_modes"] == 8
+
+
+@pytest.mark.parametrize("scale", [1e100, 1e-100])
+def test_frechet_distance_of_very_large_or_small_features_is_exact_not_a_linalg_failure(scale):
+    # FD is a squared distance: scaling both sets by s scales it by s^2; without the rescaling
+    # inside, eigh fails to converge at 1e100 and everything rounds to 0 at 1e-100
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    b = torch.randn(40, 3, generator=g, dtype=torch.float64) + 0.5
+    assert M.frechet_distance(a * scale, b * scale) / scale**2 == pytest.approx(M.frechet_distance(a, b), rel=1e-9)
+
+
+def test_frechet_distance_beyond_float64_says_so():
+    a = torch.randn(40, 3, dtype=torch.float64)
+    with pytest.raises(InputError, match=r"frechet_distance overflowed float64: it grows as the square of the "
+                                         r"features, and features as large as .*e\+160"):
+        M.frechet_distance(a * 1e160, a * 2e160)
