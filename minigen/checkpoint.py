@@ -220,14 +220,39 @@ def _write_error(path: Path, exc: OSError) -> CheckpointError:
     return CheckpointError(f"cannot write checkpoint {path}: {_os_reason(exc)}. {fix[:1].upper() + fix[1:]}.")
 
 
+# torch.load(weights_only=True) had flaws that let a crafted file run code: CVE-2025-32434
+# (torch < 2.6.0) and CVE-2026-24747 (torch < 2.10.0). minigen still installs beside an older
+# torch (Colab brings its own), so loading warns there instead.
+SAFE_TORCH = (2, 10)
+
+
+def torch_release(version: str | None = None) -> tuple[int, int]:
+    """``(major, minor)`` of a torch version string such as ``"2.13.0+cpu"`` (default: this
+    torch's)."""
+    parts = re.findall(r"\d+", torch.__version__ if version is None else version)[:2]
+    return (int(parts[0]), int(parts[1])) if len(parts) == 2 else (0, 0)
+
+
+def _warn_if_torch_load_is_unsafe() -> None:
+    if torch_release() < SAFE_TORCH:
+        warnings.warn(
+            f"torch {torch.__version__} has known flaws in torch.load(weights_only=True) "
+            "(CVE-2025-32434, fixed in torch 2.6; CVE-2026-24747, fixed in 2.10): a crafted "
+            "checkpoint could run code on this machine. Load only checkpoints you made "
+            "yourself, or upgrade torch to 2.10 or later.", UserWarning, stacklevel=3)
+
+
 def load_checkpoint(path, map_location="cpu") -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`, safely.
+    """Read a checkpoint written by :func:`save_checkpoint`.
 
     Returns the dictionary with keys ``family``, ``step``, ``models``, ``optimizers``,
     ``history``, ``settings`` and ``extra``. Raises :class:`CheckpointError` for a missing,
-    truncated or foreign file, and never executes code stored in the file.
+    truncated or foreign file. The file is read with ``torch.load(weights_only=True)``, which
+    refuses pickled code; with torch older than 2.10 that reader had known flaws
+    (:data:`SAFE_TORCH`), and this function warns.
     """
     path = check_path(path, "path")
+    _warn_if_torch_load_is_unsafe()
     if not path.exists():
         raise CheckpointError(f"No checkpoint at {path}: the file does not exist. Check the path "
                               "(checkpoints are written by the training loops' checkpoint= and by "

@@ -7,6 +7,7 @@ import pickle
 import stat
 import subprocess
 import sys
+import warnings
 import zipfile
 
 import numpy as np
@@ -456,3 +457,23 @@ def test_messages_name_a_checkpoint_passed_as_a_dict(tmp_path):
     with pytest.raises(CheckpointError, match=r"cannot resume a gan run from the checkpoint dict passed in "
                                               r"\(family 'vae', step 7\)"):
         gan.train(model, torch.zeros(8, 2), steps=1, device="cpu", resume=ckpt)
+
+
+@pytest.mark.parametrize("version, release", [("2.13.0+cpu", (2, 13)), ("2.9.1", (2, 9)), ("2.10.0a0+git12ab", (2, 10)),
+                                              ("10.0", (10, 0)), ("nightly", (0, 0))])
+def test_torch_release_reads_major_and_minor_as_numbers(version, release):
+    assert checkpoint.torch_release(version) == release  # 2.9 < 2.10 as numbers, not as strings
+
+
+@pytest.mark.parametrize("version, warns", [("2.5.1", True), ("2.9.0+cu126", True), ("2.10.0", False),
+                                            ("2.13.0+cpu", False)])
+def test_loading_warns_on_a_torch_whose_safe_loader_had_known_flaws(tmp_path, monkeypatch, version, warns):
+    path = save_checkpoint(tmp_path / "c.pt", family="gan", models={"model": _linear()})
+    monkeypatch.setattr(checkpoint.torch, "__version__", version)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_checkpoint(path)
+    messages = [str(w.message) for w in caught if "CVE-2025-32434" in str(w.message)]
+    assert len(messages) == int(warns)
+    if warns:
+        assert f"torch {version} has known flaws" in messages[0] and "upgrade torch to 2.10" in messages[0]
