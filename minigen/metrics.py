@@ -14,7 +14,8 @@ Every number a chapter reports about sample quality or diversity comes from this
 The Frechet distance here is **FD on digit-classifier features**: the formula of FID
 (Heusel et al. 2017) applied to this module's 64-d features, not to Inception-v3's 2048-d ones.
 Its numbers are on a different scale and must never be compared with published FID values.
-VAE likelihood bounds (negative ELBO, IWAE) live in :mod:`minigen.vae`.
+The VAE's held-out scores (negative ELBO, IWAE bound: bounds on a log-likelihood on binarised
+digits, binary cross-entropy scores on grey levels) live in :mod:`minigen.vae`.
 
 Images are float tensors ``(N, 1, 28, 28)`` with values in [0, 1], as :mod:`minigen.data` makes
 them; every function checks them (:func:`minigen.checks.check_images`: at least one image,

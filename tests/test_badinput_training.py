@@ -131,7 +131,7 @@ def test_a_gan_at_an_absurd_learning_rate_stops(x):
 
 
 def test_the_module_constant_is_read_when_a_run_starts(x, monkeypatch):
-    monkeypatch.setattr(training, "MAX_LOSS", 1.0)  # a healthy VAE loss (~500 nats) is then "diverged"
+    monkeypatch.setattr(training, "MAX_LOSS", 1.0)  # a healthy VAE loss (a BCE score of ~500) is then "diverged"
     with pytest.raises(TrainingDiverged, match=r"step 1: loss=.*elbo=.*within \+-1, "):
         vae.train(vae.build(TINY_VAE, device="cpu"), x, steps=3, device="cpu", progress=False)
 
