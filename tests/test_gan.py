@@ -190,6 +190,35 @@ def test_r1_penalty_sums_over_pixels_and_averages_over_the_batch():
 
 
 @pytest.mark.equation
+@pytest.mark.parametrize("loss_G", [gan.generator_loss_minimax, gan.generator_loss_nonsaturating])
+@pytest.mark.parametrize("gamma", [0.0, 0.3])
+def test_dirac_gan_field_and_its_jacobian_at_the_equilibrium(loss_G, gamma):
+    # Chapter 3's Dirac-GAN (Mescheder et al. 2018): data at x = 0, generator at b, D(x) = w x.
+    # The field v = (-dL_D/dw, -dL_G/db) of minigen's losses (+ R1) is, by hand,
+    # (-b sigma(wb) - gamma w, w sigma(+-wb)) (+ minimax, - non-saturating), and its Jacobian at
+    # (0, 0) is [[-gamma, -1/2], [1/2, 0]] for both generator losses.
+    sign = 1.0 if loss_G is gan.generator_loss_minimax else -1.0
+
+    def field(wb):
+        w, b = wb[0:1], wb[1:2]
+        x0 = torch.zeros(1, 1, dtype=wb.dtype, requires_grad=True)
+        d_real, d_fake = w * x0[:, 0], w * b
+        loss_D = gan.discriminator_loss(d_real, d_fake) + gan.r1_penalty(d_real, x0, gamma)
+        (grad_D,) = torch.autograd.grad(loss_D, wb, create_graph=True, retain_graph=True)
+        (grad_G,) = torch.autograd.grad(loss_G(d_fake), wb, create_graph=True)
+        return torch.stack([-grad_D[0], -grad_G[1]])
+
+    w, b = 0.7, -1.3
+    expected = [-b * torch.sigmoid(torch.tensor(w * b, dtype=torch.float64)) - gamma * w,
+                w * torch.sigmoid(torch.tensor(sign * w * b, dtype=torch.float64))]
+    torch.testing.assert_close(field(torch.tensor([w, b], dtype=torch.float64,
+                                                  requires_grad=True)),
+                               torch.stack(expected))
+    J = torch.autograd.functional.jacobian(field, torch.zeros(2, dtype=torch.float64))
+    torch.testing.assert_close(J, torch.tensor([[-gamma, -0.5], [0.5, 0.0]], dtype=torch.float64))
+
+
+@pytest.mark.equation
 def test_loss_table_pairs_the_chapter_losses_and_configs_refuse_other_names():
     assert gan.LOSSES["nonsaturating"] == (gan.discriminator_loss, gan.generator_loss_nonsaturating)
     assert gan.LOSSES["minimax"] == (gan.discriminator_loss, gan.generator_loss_minimax)
