@@ -657,9 +657,13 @@ def train(model: GAN, real, *, steps: int | None = None, max_seconds: float | No
 
         def next_real():
             return real[batches.next()]
-    else:  # a sampler of a known distribution
-        def next_real():
-            return real(c.batch_size, run.generator)
+    else:  # a sampler of a known distribution: each batch is new, so each is checked
+        def next_real():  # (one reduction), so NaN it returns is not called a divergence
+            x = real(c.batch_size, run.generator)
+            if isinstance(x, torch.Tensor) and x.is_floating_point():
+                _check_batch_values(x, f"the batch real(n, generator) returned for step "
+                                       f"{run.step + 1}", images=c.net == "conv")
+            return x
     run.resume(resume)
     with _losses_unchecked():
         while run.going():

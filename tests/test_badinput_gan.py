@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from minigen import gan
+from minigen import data, gan
 from minigen.checks import DeviceError, InputError, InputTypeError
 
 TINY = gan.GANConfig(z_dim=4, width=2, batch_size=4, steps=2)
@@ -316,3 +316,18 @@ def test_config_caps_network_sizes(field, value):
 def test_sample_refuses_a_huge_count():
     with pytest.raises(InputError, match=r"n must be <= 1,000,000 samples per call.*several calls"):
         gan.sample(_model(), 10**12)
+
+
+def test_a_sampler_that_turns_nan_is_reported_as_nan_in_the_data_not_a_divergence():
+    ring = data.ring8()
+    calls = []
+
+    def sampler(n, generator):
+        calls.append(n)
+        x = ring.sample(n, generator)
+        if len(calls) >= 6:
+            x[0, 0] = float("nan")
+        return x
+
+    with pytest.raises(InputError, match=r"the batch real\(n, generator\) returned for step 6 contains NaN"):
+        gan.train(gan.build(gan.RING, device="cpu"), sampler, steps=20, device="cpu", progress=False)
