@@ -7,13 +7,17 @@ Trains ``minigen.vae.VAEConfig()`` (the chapter's main model and the command lin
 ``--arch conv --shift 1`` gives the convolutional pair with one-pixel shift augmentation) on
 the 4,000 training digits of ``minigen.data.digits("train")``, pausing the clock at each mark to
 measure, on the 1,000 test digits, the negative ELBO and the negative IWAE bound with k samples
-(nats per image: Bernoulli likelihood on [0, 1] pixels summed over the 784 pixels, averaged over
-images, the convention of pytorch/examples' VAE), and the same negative ELBO on 1,000 of the
-training digits: when the test figure stops falling while the training figure keeps falling, the
-model has started to overfit. At the issue's marks it also draws 1,000 samples and counts the
-digit classes they cover (``minigen.metrics.class_coverage``).
+(per image: the Bernoulli decoder's binary cross-entropy on the [0, 1] grey-level pixels summed
+over the 784 pixels, plus the KL, averaged over images, the convention of pytorch/examples' VAE),
+and the same negative ELBO on 1,000 of the training digits: when the test figure stops falling
+while the training figure keeps falling, the model has started to overfit. At the issue's marks
+it also draws 1,000 samples and counts the digit classes they cover
+(``minigen.metrics.class_coverage``). On grey-level digits the Bernoulli decoder is not a
+normalised distribution over the pixel values, so these figures are binary cross-entropy (BCE)
+scores, not negative log-likelihoods in nats: they compare runs of this model on these digits,
+not with the likelihoods published for binarised MNIST.
 
-The issue's targets: held-out -ELBO <= 100 nats within 60 s, samples covering all 10 classes.
+The issue's targets: held-out -ELBO <= 100 within 60 s, samples covering all 10 classes.
 Training time is wall time with evaluation excluded; the CPU time of this process is printed
 beside it, because other processes on the machine inflate the wall time.
 
@@ -43,7 +47,7 @@ from minigen.utils import get_device  # noqa: E402
 
 ISSUE_MARKS = (15, 30, 60, 120)
 MARKS = (5, 10, 15, 20, 30, 45, 60, 90, 120)
-TARGET_NATS, TARGET_SECONDS = 100.0, 60
+TARGET_NEG_ELBO, TARGET_SECONDS = 100.0, 60  # -ELBO (BCE score) per image
 
 
 def main(argv=None) -> int:
@@ -109,15 +113,16 @@ def main(argv=None) -> int:
     stall = next((m for i, m in enumerate(marks[1:], 1) if test_curve[i - 1] - test_curve[i] < 0.5
                   and train_curve[i - 1] - train_curve[i] >= 0.5), None)
     print(f"\nIWAE with k = {args.k}; -ELBO uses the same k samples for its reconstruction term "
-          f"(k = 10 at the marks without an IWAE figure). Units: nats per image.")
-    print(f"overfitting: from the {stall} s mark on, the test -ELBO improves by less than 0.5 nats "
+          f"(k = 10 at the marks without an IWAE figure). Units: BCE score per image (binary "
+          "cross-entropy summed over the 784 grey-level pixels, plus the KL; not a log-likelihood).")
+    print(f"overfitting: from the {stall} s mark on, the test -ELBO improves by less than 0.5 "
           "per mark while the training -ELBO keeps falling" if stall else
           "overfitting: none seen; the test -ELBO kept falling with the training -ELBO")
     if TARGET_SECONDS in rows:
         at = rows[TARGET_SECONDS]
-        met = at["test"]["neg_elbo"] <= TARGET_NATS and at["covered"].startswith("10/10")
-        print(f"target: test -ELBO <= {TARGET_NATS:.0f} nats after {TARGET_SECONDS} s with all 10 classes: "
-              f"{at['test']['neg_elbo']:.2f} nats, classes covered {at['covered']} -> {'met' if met else 'NOT met'}")
+        met = at["test"]["neg_elbo"] <= TARGET_NEG_ELBO and at["covered"].startswith("10/10")
+        print(f"target: test -ELBO (BCE) <= {TARGET_NEG_ELBO:.0f} after {TARGET_SECONDS} s with all 10 classes: "
+              f"{at['test']['neg_elbo']:.2f}, classes covered {at['covered']} -> {'met' if met else 'NOT met'}")
     else:
         met = False
         print(f"target: not measured (no {TARGET_SECONDS} s mark among --marks)")

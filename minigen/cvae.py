@@ -9,13 +9,18 @@ enters each network as a one-hot vector concatenated to its input. The bound is 
 .. math:: \\log p(x \\mid y) \\ge \\mathbb E_{q(z \\mid x, y)}[\\log p(x \\mid z, y)]
    - \\mathrm{KL}(q(z \\mid x, y) \\,\\|\\, p(z))
 
+The left side is a log-likelihood only when the decoder p(x | z, y) is normalised, as the
+Bernoulli decoder is on binarised digits (``minigen.data.binarize``). On the grey-level digits
+the chapter trains on, minus the ELBO is a binary cross-entropy score (summed over the 784 pixels,
+plus the KL), not a negative log-likelihood; see :mod:`minigen.vae` and chapter 4.
+
 Because the class is given, z is free to carry what the class does not say: the slant, width and
 thickness of the stroke, its "style". Decoding one z with other labels writes the same style as
 other digits (:func:`change_label`); decoding random z with chosen labels draws digits of those
 classes (:func:`sample`), which is what the chapter uses to add training images.
 
-Nothing here re-derives the VAE: the reparameterised sample, the KL, the likelihood, the ELBO and
-its reduction (summed over pixels and latent dimensions, averaged over the batch, in nats), the
+Nothing here re-derives the VAE: the reparameterised sample, the KL, the decoder's Bernoulli term,
+the ELBO and its reduction (summed over pixels and latent dimensions, averaged over the batch), the
 log-variance clamp, the shift augmentation and the loss :func:`minigen.vae.vae_loss` all come
 from :mod:`minigen.vae`; training follows the contract of :mod:`minigen.training`.
 
@@ -141,11 +146,16 @@ def conditional_elbo(
     given ``labels`` ``(B,)``.
 
     One reparameterised z ~ q(z | x, y) per image; :func:`minigen.vae.elbo`
-    of the result, so the parts are reduced as there (nats per image,
-    averaged over the batch). ``x`` must be in [0, 1], finite.
+    of the result, so the parts are reduced as there (summed over an
+    image's pixels, averaged over the batch; on grey-level digits a binary
+    cross-entropy score, not a log-likelihood). ``x`` must be in [0, 1],
+    finite.
     """
     check_instance(model, CVAE, "model", "from minigen.cvae.build")
     x_logits, mu, log_var = model(x, labels, generator)
+    # x carries no gradient, so its range is checked even when the network's
+    # outputs do (vae.elbo skips them then; train() checked its data once)
+    vae._check_unit_images(x)
     return vae.elbo(x, x_logits, mu, log_var)
 
 

@@ -159,3 +159,13 @@ def test_elbo_fn_must_be_callable():
 def test_config_caps_network_sizes():
     with pytest.raises(InputError, match=r"CVAEConfig\.hidden must be <= 16384 \(a sane maximum"):
         cvae.CVAEConfig(hidden=10**12)
+
+
+def test_conditional_elbo_checks_the_range_of_x_even_with_gradients_on():
+    # the network's outputs carry a gradient, which turns off vae.elbo's value checks; x does not
+    model = cvae.build(device="cpu")
+    assert next(model.parameters()).requires_grad
+    with pytest.raises(InputError, match=r"x must have values in \[0, 1\], got \[.*, 255\]\. If they are grey "
+                                         r"levels 0\.\.255, divide them by 255"):
+        cvae.conditional_elbo(model, torch.ones(2, 1, 28, 28) * 255, torch.tensor([0, 1]))
+    assert torch.isfinite(cvae.conditional_elbo(model, torch.ones(2, 1, 28, 28), torch.tensor([0, 1])).elbo)
