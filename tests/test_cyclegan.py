@@ -1,4 +1,5 @@
 """minigen.cyclegan and the thin/thick-stroke domain pair of minigen.data."""
+import copy
 import dataclasses
 import hashlib
 import io
@@ -130,12 +131,13 @@ def test_identity_loss_by_hand():
 def test_generator_objective_by_hand():
     d_y_fake, d_x_fake = torch.zeros(2, 1, 7, 7), torch.ones(2, 1, 7, 7)
     l_cyc, l_id = torch.tensor(0.2), torch.tensor(0.1)
-    # 1/2 (0 - 1)^2 + 1/2 (1 - 1)^2 + 10 * 0.2 + 5 * 0.1 = 0.5 + 0 + 2 + 0.5
+    # the paper's scaling, no 1/2: (0 - 1)^2 + (1 - 1)^2 + 10 * 0.2 + 5 * 0.1 = 1 + 0 + 2 + 0.5
     total = cg.generator_objective(d_y_fake, d_x_fake, l_cyc, l_id, lambda_cyc=10.0, lambda_id=5.0)
-    torch.testing.assert_close(total, torch.tensor(3.0))
+    torch.testing.assert_close(total, torch.tensor(3.5))
     g = torch.Generator().manual_seed(1)
     a, b = torch.randn(3, 1, 7, 7, generator=g), torch.randn(3, 1, 7, 7, generator=g)
-    expected = lsgan_generator_loss(a) + lsgan_generator_loss(b) + 1.5 * l_cyc + 0.0 * l_id
+    # each adversarial term is twice chapter 3's LSGAN generator loss (which has the 1/2)
+    expected = 2 * lsgan_generator_loss(a) + 2 * lsgan_generator_loss(b) + 1.5 * l_cyc + 0.0 * l_id
     torch.testing.assert_close(cg.generator_objective(a, b, l_cyc, l_id, lambda_cyc=1.5,
                                                       lambda_id=0.0), expected)
 
@@ -185,6 +187,49 @@ def test_residual_block_adds_to_its_input():
     nn.init.zeros_(block.body[-1].bias)
     h = torch.randn(2, 3, 5, 5)
     torch.testing.assert_close(block(h), torch.relu(h))
+
+
+def _field_by_gradient(net, channels=1, size=96):
+    # an independent measure: the side of the input square on which the centre output depends
+    # (weights made positive, so that no two paths cancel)
+    net = copy.deepcopy(net).double().eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(0.05 * p.abs() + 0.001)  # small too: a saturated sigmoid has no gradient
+    x = torch.rand(1, channels, size, size, dtype=torch.float64, requires_grad=True)
+    out = net(x)
+    out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
+    rows, cols = (x.grad[0].abs().sum(0) != 0).nonzero().unbind(1)
+    assert rows.min() > 0 and cols.min() > 0  # the field lies inside the input: not clipped
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def _patchgan_70():
+    # pix2pix / CycleGAN's PatchGAN layout (channels shrunk: they do not change the field)
+    layers, c = [], 1
+    for out, stride in ((2, 2), (2, 2), (2, 2), (2, 1), (1, 1)):
+        layers += [nn.Conv2d(c, out, 4, stride=stride, padding=1), nn.LeakyReLU(0.2)]
+        c = out
+    return nn.Sequential(*layers[:-1])
+
+
+@pytest.mark.equation
+def test_receptive_field_agrees_with_the_gradient_of_one_output():
+    cases = [(cg.PatchDiscriminator(4), 1, 18), (cg.PatchDiscriminator(4, in_channels=2), 2, 18),
+             (cg.Generator(4, n_blocks=1), 1, 9), (cg.Generator(4, n_blocks=3), 1, 17),
+             (_patchgan_70(), 1, 70)]
+    for net, channels, side in cases:
+        assert cg.receptive_field(net) == side
+        assert _field_by_gradient(net, channels, size=160 if side == 70 else 64) == (side, side)
+    with pytest.raises(ValueError, match="transposed"):
+        cg.receptive_field(nn.ConvTranspose2d(1, 1, 3))
+
+
+def test_conditional_patch_discriminator_takes_two_channels():
+    D = cg.PatchDiscriminator(4, in_channels=2)
+    assert D(torch.rand(3, 2, 28, 28)).shape == (3, 1, 7, 7)
+    with pytest.raises(ValueError, match="x"):
+        D(torch.rand(3, 1, 28, 28))
 
 
 def test_patch_discriminator_gives_a_7x7_map_of_raw_scores():
@@ -407,8 +452,8 @@ def test_lambda_id_zero_records_identity_without_training_on_it():
     assert losses["identity"].item() > 0
     same = cg.build(off, seed=0, device="cpu")
     l_cyc = cg.cycle_loss(x, same.F(same.G(x)), y, same.G(same.F(y)))
-    l_gan = lsgan_generator_loss(same.D_Y(same.G(x))) + lsgan_generator_loss(same.D_X(same.F(y)))
-    assert losses["generator"].item() == pytest.approx((l_gan + 10 * l_cyc).item(), rel=1e-5)
+    l_gan = 2 * lsgan_generator_loss(same.D_Y(same.G(x))) + 2 * lsgan_generator_loss(same.D_X(same.F(y)))
+    assert losses["generator"].item() == pytest.approx((l_gan + TINY.lambda_cyc * l_cyc).item(), rel=1e-5)
 
 
 @pytest.mark.equation
@@ -431,10 +476,10 @@ def test_loss_functions_plug_into_the_step():
                            cycle_fn=doubled_cycle, identity_fn=zero_identity)
     assert seen == ["cycle", "identity"]
     l_cyc = 2 * cg.cycle_loss(x, same.F(same.G(x)), y, same.G(same.F(y)))
-    l_gan = lsgan_generator_loss(same.D_Y(same.G(x))) + lsgan_generator_loss(same.D_X(same.F(y)))
+    l_gan = 2 * lsgan_generator_loss(same.D_Y(same.G(x))) + 2 * lsgan_generator_loss(same.D_X(same.F(y)))
     assert losses["identity"].item() == 0.0
     assert losses["cycle"].item() == pytest.approx(l_cyc.item(), rel=1e-6)
-    assert losses["generator"].item() == pytest.approx((l_gan + 10 * l_cyc).item(), rel=1e-5)
+    assert losses["generator"].item() == pytest.approx((l_gan + TINY.lambda_cyc * l_cyc).item(), rel=1e-5)
 
 
 def test_nan_guard_names_the_step_and_the_missing_checkpoint():

@@ -21,7 +21,7 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 from minigen import cvae, gan, vae
 from minigen import cyclegan as cg
 from minigen import metrics as M
-from minigen.data import GaussianMixture2D, digits, thick_strokes
+from minigen.data import GaussianMixture2D, binarize, digits, thick_strokes
 
 pytestmark = pytest.mark.equation
 
@@ -60,7 +60,7 @@ def test_documented_default_settings():
     assert (v.likelihood, v.sigma_x, v.beta, v.latent_dim) == ("bernoulli", 0.1, 1.0, 20)
     assert cvae.CVAEConfig().beta == 1.0
     c = cg.CycleGANConfig()
-    assert (c.lambda_cyc, c.lambda_id, c.history_size) == (10.0, 0.0, 50)
+    assert (c.lambda_cyc, c.lambda_id, c.history_size) == (20.0, 0.0, 50)
     assert gan.DIGITS.r1 == 1.0 and gan.RING.r1 == 0.1 and gan.GANConfig().loss == "nonsaturating"
     assert M.COVERAGE_THRESHOLD == 0.05  # half the fair share of 10 %
 
@@ -240,8 +240,11 @@ def _evaluate_by_hand(model, x, k, batch_size, seed):
     kl = _kl_by_hand(x).sum(1)
     rec = log_px.mean(0)  # the reconstruction term: the k samples averaged, per image
     iwae = torch.logsumexp(log_w, 0) - math.log(k)
+    # nats when the pixels are 0/1 or the decoder is a density; else a binary cross-entropy score
+    binary = set(x.unique().tolist()) <= {0.0, 1.0}
+    units = "nats" if binary or model.config.likelihood == "gaussian" else "bce"
     return {"neg_elbo": -(rec - kl).mean().item(), "neg_iwae": -iwae.mean().item(),
-            "reconstruction": -rec.mean().item(), "kl": kl.mean().item(), "k": k}
+            "reconstruction": -rec.mean().item(), "kl": kl.mean().item(), "k": k, "units": units}
 
 
 @pytest.mark.parametrize("likelihood, sigma_x", [("bernoulli", 0.1), ("gaussian", 0.3)])
@@ -264,8 +267,21 @@ def test_evaluate_by_hand_over_several_batches():
     got = vae.evaluate(model, x, k=4, batch_size=2, generator=_gen(6))
     assert got.keys() == expected.keys()
     for key in expected:
-        assert got[key] == pytest.approx(expected[key], rel=1e-12, abs=1e-12), key
+        assert got[key] == pytest.approx(expected[key], rel=1e-12, abs=1e-12) if key != "units" \
+            else got[key] == expected[key], key
     assert got["neg_iwae"] < got["neg_elbo"]  # here the k-sample bound is tighter
+    assert got["units"] == "bce"  # grey-level digits under the Bernoulli decoder
+
+
+def test_evaluate_by_hand_on_binarised_digits_is_in_nats():
+    model = _hand_vae()
+    x = binarize(_test_digits(3)[0].double())
+    expected = _evaluate_by_hand(model, x, k=4, batch_size=2, seed=6)
+    got = vae.evaluate(model, x, k=4, batch_size=2, generator=_gen(6))
+    for key in expected:
+        assert got[key] == pytest.approx(expected[key], rel=1e-12, abs=1e-12) if key != "units" \
+            else got[key] == expected[key], key
+    assert got["units"] == "nats"
 
 
 def test_evaluate_defaults_are_k_100_and_batches_of_100():
@@ -275,7 +291,8 @@ def test_evaluate_defaults_are_k_100_and_batches_of_100():
     got = vae.evaluate(model, x, generator=_gen(2))
     assert got["k"] == 100
     for key in expected:
-        assert got[key] == pytest.approx(expected[key], rel=1e-12, abs=1e-12), key
+        assert got[key] == pytest.approx(expected[key], rel=1e-12, abs=1e-12) if key != "units" \
+            else got[key] == expected[key], key
 
 
 def test_evaluate_keeps_the_training_mode():
@@ -430,7 +447,8 @@ def test_generator_and_discriminator_objectives_by_hand_every_term_non_zero():
     d_y_fake = torch.tensor([0.5, -0.5, 2.0], dtype=F64)
     d_x_fake = torch.tensor([[0.2], [1.5]], dtype=F64)
     l_cyc, l_id = torch.tensor(0.3, dtype=F64), torch.tensor(0.2, dtype=F64)
-    gan_terms = 0.5 * (0.25 + 2.25 + 1.0) / 3 + 0.5 * (0.64 + 0.25) / 2
+    # the paper's scaling: no 1/2 on the generators' least-squares terms
+    gan_terms = (0.25 + 2.25 + 1.0) / 3 + (0.64 + 0.25) / 2
     total = cg.generator_objective(d_y_fake, d_x_fake, l_cyc, l_id, lambda_cyc=4.0, lambda_id=0.7)
     assert total.item() == pytest.approx(gan_terms + 4.0 * 0.3 + 0.7 * 0.2, rel=1e-12)
     d_x_real, d_y_real = torch.tensor([0.9, 0.4], dtype=F64), torch.tensor([[1.5, -0.5, 0.8]], dtype=F64)
@@ -451,7 +469,7 @@ def test_cyclegan_train_step_updates_are_minus_the_gradients_of_the_objectives()
     before = copy.deepcopy(model)
     G, F, D_X, D_Y = before.G, before.F, before.D_X, before.D_Y
     fake_y, fake_x = G(x), F(y)
-    l_gan = 0.5 * ((D_Y(fake_y) - 1) ** 2).mean() + 0.5 * ((D_X(fake_x) - 1) ** 2).mean()
+    l_gan = ((D_Y(fake_y) - 1) ** 2).mean() + ((D_X(fake_x) - 1) ** 2).mean()  # no 1/2: the paper's
     l_cyc = (F(fake_y) - x).abs().mean() + (G(fake_x) - y).abs().mean()
     l_id = (G(y) - y).abs().mean() + (F(x) - x).abs().mean()
     l_gen = l_gan + 3.0 * l_cyc + 0.5 * l_id
