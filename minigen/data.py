@@ -9,6 +9,8 @@
   paired with labels for evaluation.
 * :func:`mnist` -- optional full MNIST / Fashion-MNIST, from a folder of IDX files or through
   torchvision when it is installed and the internet is reachable (e.g. on Colab).
+* :func:`binarize` -- digits made black and white with a fixed threshold, the data on which a
+  Bernoulli decoder's log-likelihood is a log-probability (nats) rather than a BCE score.
 
 Images are always float32 tensors of shape ``(N, 1, 28, 28)`` with values in ``[0, 1]``
 (0 = black background, 1 = white stroke); labels are int64 tensors of shape ``(N,)``.
@@ -49,6 +51,7 @@ from minigen.utils import get_device
 __all__ = [
     "digits",
     "digits_path",
+    "binarize",
     "per_class_indices",
     "GaussianMixture2D",
     "ring8",
@@ -141,6 +144,28 @@ def digits(split: str = "train", *, device=None) -> tuple[torch.Tensor, torch.Te
         keep = _test_mask() if split == "test" else ~_test_mask()
     images = torch.from_numpy(pixels[keep].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
     return images.to(device), torch.from_numpy(labels[keep].copy()).to(device)
+
+
+def binarize(x: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Black-and-white images: 1 where a pixel is above ``threshold``, 0 elsewhere.
+
+    A fixed threshold (no random draw), so the binarised digits are the same on every run. On
+    pixels in {0, 1} a Bernoulli decoder (:func:`minigen.vae.bernoulli_log_likelihood`) is a
+    probability mass function that sums to 1 over the 2^784 binary images, and a VAE's ELBO
+    and IWAE bound are bounds on a log-likelihood in nats. On grey levels the same formula is
+    not a density (its integral over [0, 1] is below 1), and the number is only a binary
+    cross-entropy score.
+
+    Args:
+        x: images ``(B, C, H, W)`` with values in [0, 1] (checked; a NumPy array is converted).
+        threshold: a number in [0, 1); pixels strictly above it become 1.
+
+    Returns:
+        ``(x > threshold)`` in ``x``'s float dtype and on its device, the same shape.
+    """
+    x = check_images(x, "x", channels=None, size=None)
+    threshold = check_real(threshold, "threshold", minimum=0, below=1)
+    return (x > threshold).to(x.dtype)
 
 
 def per_class_indices(labels: torch.Tensor, per_class: int, *,

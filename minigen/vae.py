@@ -14,6 +14,15 @@ batch instead, and divides by the data set size when it prints).
 A VAE is trained by maximising this lower bound on log p(x) with gradient descent. There is no
 discriminator and nothing adversarial in it.
 
+**Nats only on binary images.** The Bernoulli decoder's log p(x | z) is a log-probability, and
+the ELBO and IWAE bound are bounds on a log-likelihood in nats, only when every pixel of x is 0
+or 1 (:func:`minigen.data.binarize`): then p(x | z) sums to 1 over the 2^784 binary images. On
+grey levels in [0, 1] the same formula is minus a binary cross-entropy, not a log-density (the
+integral of p^x (1 - p)^(1 - x) over [0, 1] is 0.364 at p = 0.1), so the numbers are a **BCE
+score**: useful to compare runs on the same data, but no likelihood, no nats, no bits per pixel.
+:func:`evaluate` says which of the two it returned (``"units"``). A Gaussian decoder is a
+density on grey levels; its bound is in nats of that density.
+
 **Inputs.** Functions that take images check them once, values included
 (:func:`minigen.checks.check_images`), convert a NumPy array to a tensor and float64/float16 to
 the model's dtype (float32); the networks check the type, shape and dtype of every batch.
@@ -189,9 +198,11 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
     .. math:: \\log p(x \\mid z) = \\sum_i x_i \\log p_i + (1 - x_i) \\log (1 - p_i),
        \\quad p_i = \\sigma(\\ell_i)
 
-    Args: ``x``, images ``(B, ...)`` with values in [0, 1] (grey levels are used as they are,
-    as in pytorch/examples); ``logits`` l, decoder outputs of the same shape, *before* the
-    sigmoid. Returns ``(B,)``, summed over pixels, in nats (minus the summed binary cross-entropy).
+    Args: ``x``, images ``(B, ...)`` with values in [0, 1]; ``logits`` l, decoder outputs of the
+    same shape, *before* the sigmoid. Returns ``(B,)``, summed over pixels: minus the summed
+    binary cross-entropy. For binary x (:func:`minigen.data.binarize`) it is a log-probability
+    in nats (the pmf sums to 1 over {0, 1}^n); for grey levels it is only a BCE score, not a
+    log-density (the formula integrates to less than 1 over [0, 1]).
     """
     _check_tensors(x=x, logits=logits, same_shape=False)
     _check_unit_images(x, logits)
@@ -232,7 +243,8 @@ def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor,
 
 
 class ELBO(NamedTuple):
-    """The ELBO and its two parts, each a scalar averaged over the batch (nats per image)."""
+    """The ELBO and its two parts, each a scalar averaged over the batch (nats per image on
+    binary images; a BCE score on grey levels under the Bernoulli decoder)."""
 
     elbo: torch.Tensor
     reconstruction: torch.Tensor  # E_q[log p(x | z)], one sample of z per image
@@ -267,7 +279,9 @@ def elbo(
         ``ELBO(elbo, reconstruction, kl)``: the reconstruction term summed
         over pixels and the KL summed over latent dimensions, then each
         averaged over the batch, with ``elbo = reconstruction - kl``. The
-        training loss is :func:`vae_loss` of it.
+        training loss is :func:`vae_loss` of it. A bound on log p(x) in
+        nats for binary x (or the Gaussian decoder's density); for grey
+        levels under the Bernoulli decoder, a BCE score.
     """
     _check_tensors(mu=mu, log_var=log_var)
     if len(mu) != len(x):
@@ -322,8 +336,10 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 
     Args: ``log_w`` of shape ``(k, B)``, ``log_w[i, b] = log p(x_b | z_i) + log p(z_i) -
     log q(z_i | x_b)``. Returns a scalar: log-mean-exp over the k samples (computed stably as
-    logsumexp - log k), averaged over the batch, in nats. With k = 1 it is a one-sample ELBO;
-    it rises towards log p(x) as k grows.
+    logsumexp - log k), averaged over the batch. With k = 1 it is a one-sample ELBO; it rises
+    towards log p(x) as k grows. It bounds a log-likelihood, in nats, only if log p(x | z) is a
+    normalised one (binary x under the Bernoulli decoder; a density); from grey-level x under
+    the Bernoulli decoder it is a BCE score.
     """
     if not isinstance(log_w, torch.Tensor) or log_w.dim() != 2 or 0 in log_w.shape:
         raise InputError(f"log_w must be a tensor (k, B) with k >= 1 samples of B >= 1 images, got "
@@ -561,8 +577,9 @@ def train(model: VAE, x_train: torch.Tensor, *, steps: int | None = None,
     (continue a saved run exactly), ``progress``; ``elbo_fn`` goes to :func:`train_step`.
 
     Returns ``{"step", "time", "loss", "elbo", "reconstruction", "kl"}``: one plain number per
-    step, the batch's values in nats per image (``loss`` is what was minimised,
-    ``-(reconstruction - beta kl)``). The model is left in eval mode.
+    step, the batch's values per image (``loss`` is what was minimised,
+    ``-(reconstruction - beta kl)``): nats on binary images (:func:`minigen.data.binarize`), a
+    BCE score on grey levels under the Bernoulli decoder. The model is left in eval mode.
 
     ``x_train`` is checked once, before any work (at least one image; NaN is reported as NaN in
     the data, not as a divergence); a NumPy array or float64/float16 is converted to the model's
@@ -611,8 +628,9 @@ def log_weights(model: VAE, x: torch.Tensor, k: int,
     """Importance log-weights of k samples z_i ~ q(z | x) per image, for :func:`iwae_bound`.
 
     Returns ``(log_w, log_px_z)``, each ``(k, B)``: ``log_w = log p(x | z_i) + log p(z_i) -
-    log q(z_i | x)`` and its first term alone. ``x``: images ``(B, 1, 28, 28)`` in [0, 1], moved
-    to the model's device and dtype; ``k`` >= 1.
+    log q(z_i | x)`` and its first term alone (log-probabilities for binary x; for grey levels
+    under the Bernoulli decoder the first term is minus a BCE, see :func:`evaluate`). ``x``:
+    images ``(B, 1, 28, 28)`` in [0, 1], moved to the model's device and dtype; ``k`` >= 1.
     """
     x = _images_for(model, x, "x")
     k, generator = _check_k(k), check_generator(generator)
@@ -630,12 +648,16 @@ def log_weights(model: VAE, x: torch.Tensor, k: int,
 @torch.no_grad()
 def evaluate(model: VAE, x: torch.Tensor, *, k: int = 100, batch_size: int = 100,
              generator: torch.Generator | None = None) -> dict:
-    """Held-out likelihood bounds of images ``x``, in nats per image (lower is better).
+    """Held-out likelihood bounds of images ``x``, per image (lower is better).
 
-    Returns ``{"neg_elbo", "neg_iwae", "reconstruction", "kl", "k"}``: the negative ELBO (its
-    reconstruction term averaged over the same k samples, the KL in closed form), the negative
-    k-sample IWAE bound (an upper bound on -log p(x), tighter than -ELBO), the negative
-    reconstruction term -E_q[log p(x | z)] and the KL, each averaged over the images.
+    Returns ``{"neg_elbo", "neg_iwae", "reconstruction", "kl", "k", "units"}``: the negative
+    ELBO (its reconstruction term averaged over the same k samples, the KL in closed form), the
+    negative k-sample IWAE bound (an upper bound on -log p(x), tighter than -ELBO), the negative
+    reconstruction term -E_q[log p(x | z)] and the KL, each averaged over the images, and what
+    the first three are: ``"units": "nats"`` when every pixel of ``x`` is 0 or 1 (binarised
+    digits, :func:`minigen.data.binarize`) or the decoder is Gaussian, so that they bound
+    -log p(x) in nats; ``"bce"`` when a Bernoulli decoder scores grey levels, where they are
+    binary cross-entropy scores and bound no likelihood (the KL is in nats either way).
     ``k`` and ``batch_size`` are whole numbers >= 1, ``k`` at most :data:`MAX_K` (when
     ``k * batch_size`` exceeds a million, fewer images are taken at a time); ``x`` is checked
     as in :func:`train`; a model whose weights hold NaN/inf is refused.
@@ -657,7 +679,9 @@ def evaluate(model: VAE, x: torch.Tensor, *, k: int = 100, batch_size: int = 100
         totals["reconstruction"] -= rec.sum().item()
         totals["kl"] += kl.sum().item()
     model.train(was_training)
-    return {**{key: v / len(x) for key, v in totals.items()}, "k": k}
+    binary = bool(((x == 0) | (x == 1)).all())
+    units = "nats" if binary or model.config.likelihood == "gaussian" else "bce"
+    return {**{key: v / len(x) for key, v in totals.items()}, "k": k, "units": units}
 
 
 @torch.no_grad()

@@ -176,3 +176,45 @@ def test_per_class_indices_errors():
         data.per_class_indices(torch.tensor([0, 1, 1]), 5)
     with pytest.raises(ValueError, match="int64"):
         data.per_class_indices(torch.tensor([0.0, 1.0]), 1)
+
+
+# --------------------------------------------------------------------------------------------
+# binarize: a fixed threshold, the dtype kept, bad input refused
+# --------------------------------------------------------------------------------------------
+def test_binarize_by_hand_keeps_dtype_and_shape():
+    x = torch.tensor([0.0, 0.2, 0.5, 0.5001, 0.9, 1.0], dtype=torch.float64).view(1, 1, 2, 3)
+    out = data.binarize(x)
+    assert out.dtype == torch.float64 and out.shape == x.shape
+    # strictly above 0.5 is 1: 0.5 itself stays 0
+    assert out.flatten().tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    assert data.binarize(x, threshold=0.1).flatten().tolist() == [0, 1, 1, 1, 1, 1]
+    assert data.binarize(x, 0).flatten().tolist() == [0, 1, 1, 1, 1, 1]
+    assert data.binarize(x.float()).dtype == torch.float32
+    assert torch.equal(x, torch.tensor([0.0, 0.2, 0.5, 0.5001, 0.9, 1.0],
+                                       dtype=torch.float64).view(1, 1, 2, 3))  # not in place
+
+
+def test_binarize_digits_are_binary_and_deterministic():
+    x = data.digits("test", device="cpu")[0]
+    b = data.binarize(x)
+    assert set(b.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(b, data.binarize(x))
+    assert torch.equal(b.bool(), x > 0.5)
+    assert 0.05 < b.mean().item() < 0.25  # a digit's ink, not all black or all white
+    np_out = data.binarize(x[:2].numpy())  # a NumPy array is converted
+    assert torch.equal(np_out, b[:2])
+
+
+@pytest.mark.parametrize("bad, threshold, error, match", [
+    (torch.ones(1, 1, 2, 2, dtype=torch.uint8), 0.5, TypeError, r"^x must be floating point.*255"),
+    (torch.full((1, 1, 2, 2), 2.0), 0.5, ValueError, r"^x must have values in \[0, 1\]"),
+    (torch.full((1, 1, 2, 2), float("nan")), 0.5, ValueError, r"^x contains NaN"),
+    (torch.ones(2, 2), 0.5, ValueError, r"^x must have shape \(B, C, H, W\)"),
+    ([[0.5]], 0.5, TypeError, r"^x must be a torch.Tensor or a NumPy array"),
+    (torch.ones(1, 1, 2, 2), 1.0, ValueError, r"^threshold must be a finite number >= 0 and < 1"),
+    (torch.ones(1, 1, 2, 2), -0.1, ValueError, r"^threshold must be a finite number >= 0 and < 1"),
+    (torch.ones(1, 1, 2, 2), "0.5", TypeError, r"^threshold must be a real number"),
+])
+def test_binarize_refuses_bad_input(bad, threshold, error, match):
+    with pytest.raises(error, match=match):
+        data.binarize(bad, threshold)
