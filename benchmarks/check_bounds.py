@@ -39,6 +39,8 @@ cases = {
     "cvae ch7 style": (cvae, cvae.CVAEConfig(latent_dim=2, hidden=256, beta=1.0, lr=3e-3, batch_size=64,
                                              shift=1, steps=800), (x, y)),
     "cyclegan default": (cyclegan, cyclegan.CycleGANConfig(), (xd, yd)),
+    # the paper's identity weight 5 (generator_objective is in the paper's scaling), with the
+    # book's lambda_cyc 20
     "cyclegan lambda_id 5": (cyclegan, cyclegan.CycleGANConfig(lambda_id=5.0), (xd, yd)),
 }
 only = sys.argv[1:]
