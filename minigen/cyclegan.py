@@ -130,8 +130,9 @@ def identity_loss(x: torch.Tensor, x_idt: torch.Tensor, y: torch.Tensor, y_idt: 
 def generator_objective(d_y_fake: torch.Tensor, d_x_fake: torch.Tensor, l_cyc: torch.Tensor,
                         l_id: torch.Tensor, *, lambda_cyc: float, lambda_id: float
                         ) -> torch.Tensor:
-    """The full objective as the two generators minimise it, (cyc-full-g) in chapter 5,
-    in the scaling of Zhu et al. 2017 and their official code:
+    """The full objective as the two generators minimise it (chapter 5): the least-squares
+    generator terms of both directions plus the weighted cycle and identity losses, in the
+    scaling of Zhu et al. 2017 and their official code:
 
     .. math:: L(G, F) = \\mathbb E_x[(D_Y(G(x)) - 1)^2] + \\mathbb E_y[(D_X(F(y)) - 1)^2]
                         + \\lambda_{cyc} L_{cyc}(G, F) + \\lambda_{id} L_{id}(G, F)
