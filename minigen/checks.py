@@ -30,7 +30,7 @@ __all__ = [
     "InputError", "InputTypeError", "DeviceError", "PathError",
     "as_tensor", "check_images", "check_batch", "check_labels", "check_count", "check_real",
     "check_generator", "check_points", "check_path", "check_nonempty", "check_instance",
-    "check_config", "model_dtype",
+    "check_config", "check_weights", "model_dtype",
 ]
 
 N_CLASSES = 10
@@ -360,3 +360,19 @@ def _losses_unchecked():
         yield
     finally:
         _LOSSES_UNCHECKED.reset(token)
+
+
+WEIGHTS_NOT_FINITE = ("the model's weights contain NaN/inf (it diverged earlier or was loaded "
+                      "from a damaged file): rebuild it with build(...) or load a good checkpoint")
+
+
+def check_weights(model, family: str) -> None:
+    """Refuse a model whose parameters or buffers hold NaN/inf (one pass over them, one sync);
+    the message names ``minigen.<family>.build``."""
+    ts = [t.detach() for t in list(model.parameters()) + list(model.buffers())
+          if t.is_floating_point() and t.numel()]
+    # a sum is NaN/inf whenever an element is (one fast pass); only then look element-wise
+    if ts and not bool(torch.isfinite(torch.stack([t.sum() for t in ts])).all()) and not bool(
+            torch.stack([torch.isfinite(t).all() for t in ts]).all()):
+        raise InputError(WEIGHTS_NOT_FINITE.replace("build(...)", f"minigen.{family}.build(...)")
+                         + ".")

@@ -47,6 +47,7 @@ from minigen.checks import (
     check_images,
     check_instance,
     check_labels,
+    check_weights,
     model_dtype,
 )
 from minigen.training import Batches, Run, check_seed, place, seeded
@@ -183,7 +184,7 @@ def train_step(model: CVAE, x: torch.Tensor, labels: torch.Tensor, optimizers: d
     if not _checked:
         x = check_batch(x, "x", tail=(1, 28, 28), dtype=model_dtype(model))
         vae._check_batch_values(x)
-        vae._check_weights(model, "cvae")
+        check_weights(model, "cvae")
     parts = (elbo_fn or conditional_elbo)(model, x, labels, generator)
     loss = vae.vae_loss(parts, model.config.beta)  # beta = 1: minus the ELBO
     optimizers["cvae"].zero_grad()
@@ -216,7 +217,7 @@ def train(model: CVAE, data, *, steps: int | None = None, max_seconds: float | N
     x_train = check_images(data[0], "images", dtype=model_dtype(model))
     labels = check_labels(data[1], len(x_train))
     _check_elbo_fn(elbo_fn)
-    vae._check_weights(model, "cvae")
+    check_weights(model, "cvae")
     place(model, device)
     optimizers = make_optimizers(model)
     run = Run("cvae", model, optimizers, steps=steps, max_seconds=max_seconds,
@@ -255,7 +256,7 @@ def sample(model: CVAE, labels: torch.Tensor, *, generator: torch.Generator | No
         raise InputError(f"labels must hold at most {vae.MAX_SAMPLES:,} classes per call (more "
                          f"would exhaust memory), got {len(labels):,}; draw in several calls.")
     generator = check_generator(generator)
-    vae._check_weights(model, "cvae")
+    check_weights(model, "cvae")
     z = torch.randn(len(labels), model.config.latent_dim, generator=generator).to(device)
     return torch.sigmoid(model.decode(z, labels))
 

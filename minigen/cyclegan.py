@@ -32,11 +32,11 @@ from minigen.checks import (
     check_labels,
     check_nonempty,
     check_real,
+    check_weights,
     model_dtype,
 )
 from minigen.gan import (
     _check_loss_inputs,
-    _check_weights,
     _losses_unchecked,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
@@ -529,7 +529,7 @@ def _check_step(model, x, y, optimizers, history_x, history_y, cycle_fn, identit
     if not bool(ok):  # NaN fails too; one sync
         check_images(x, "x")
         check_images(y, "y")
-    _check_weights(model, "cyclegan")
+    check_weights(model, "cyclegan")
     return x, y
 
 
@@ -556,7 +556,7 @@ def train(model: CycleGAN, data, *, steps: int | None = None, max_seconds: float
     y_data = check_images(data[1], "y_data", dtype=dtype)
     _check_step(model, x_data, y_data, {"GF": None, "D": None}, ImageHistory(0), ImageHistory(0),
                 cycle_fn, identity_fn, True)
-    _check_weights(model, "cyclegan")
+    check_weights(model, "cyclegan")
     place(model, device)
     optimizers = make_optimizers(model)
     run = Run("cyclegan", model, optimizers, steps=steps, max_seconds=max_seconds,
@@ -600,7 +600,7 @@ def translate(generator: nn.Module, x: torch.Tensor, *, batch_size: int = 500) -
     param = next(generator.parameters(), None)
     device = param.device if param is not None else x.device
     if param is not None and not bool(torch.isfinite(param).all()):
-        _check_weights(generator, "cyclegan")
+        check_weights(generator, "cyclegan")
     out = []
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]

@@ -39,6 +39,7 @@ from minigen.checks import (
     check_nonempty,
     check_points,
     check_real,
+    check_weights,
     model_dtype,
 )
 from minigen.training import Batches, Run, check_seed, place, seeded
@@ -77,21 +78,6 @@ __all__ = [
 MAX_WIDTH = 4096  # GANConfig.width, z_dim, x_dim
 MAX_DEPTH = 64  # GANConfig.depth
 MAX_SAMPLES = 1_000_000  # sample(model, n): draw more in several calls
-
-WEIGHTS_NOT_FINITE = ("the model's weights contain NaN/inf (it diverged earlier or was loaded "
-                      "from a damaged file): rebuild it with build(...) or load a good checkpoint")
-
-
-def _check_weights(model: nn.Module, family: str = "gan") -> None:
-    """Refuse a model whose parameters or buffers hold NaN/inf (one pass over them, one sync)."""
-    ts = [t.detach() for t in list(model.parameters()) + list(model.buffers())
-          if t.is_floating_point() and t.numel()]
-    # a sum is NaN/inf whenever an element is (one fast pass); only then look element-wise
-    if ts and not bool(torch.isfinite(torch.stack([t.sum() for t in ts])).all()) and not bool(
-            torch.stack([torch.isfinite(t).all() for t in ts]).all()):
-        raise InputError(WEIGHTS_NOT_FINITE.replace("build(...)", f"minigen.{family}.build(...)")
-                         + ".")
-
 
 def _check_finite(**tensors) -> None:
     """Refuse loss inputs that hold NaN/inf (one reduction each). A tensor that carries a gradient
@@ -565,7 +551,7 @@ def _check_step(model, real, optimizers, generator=None, loss_D=None, loss_G=Non
             raise InputTypeError(f"{name} must be a loss function (e.g. minigen.gan.LOSSES[...]) or "
                                  f"None for the model's own, got {type(fn).__name__}.")
     if not checked:
-        _check_weights(model)
+        check_weights(model, "gan")
     images = model.config.net == "conv"
 
     def checked_real():
@@ -688,7 +674,7 @@ def sample(model: GAN, n: int, *, generator: torch.Generator | None = None,
         raise InputError(f"n must be <= {MAX_SAMPLES:,} samples per call (more would exhaust "
                          f"memory), got {n:,}; draw them in several calls.")
     generator = check_generator(generator)
-    _check_weights(model)
+    check_weights(model, "gan")
     G = model.G
     device = next(G.parameters()).device
     was_training = G.training

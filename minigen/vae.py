@@ -50,6 +50,7 @@ from minigen.checks import (
     check_images,
     check_instance,
     check_real,
+    check_weights,
     model_dtype,
 )
 from minigen.training import Batches, Run, check_seed, place, seeded
@@ -80,21 +81,6 @@ MAX_SAMPLES = 1_000_000  # sample(model, n)
 MAX_K = 10_000  # evaluate / log_weights: importance samples per image
 MAX_STEPS = 1000  # interpolate: images per row
 _MAX_K_BATCH = 1_000_000  # evaluate: at most this many (sample, image) pairs at once
-
-WEIGHTS_NOT_FINITE = ("the model's weights contain NaN/inf (it diverged earlier or was loaded "
-                      "from a damaged file): rebuild it with build(...) or load a good checkpoint")
-
-
-def _check_weights(model: nn.Module, family: str = "vae") -> None:
-    """Refuse a model whose parameters or buffers hold NaN/inf (one pass over them, one sync)."""
-    ts = [t.detach() for t in list(model.parameters()) + list(model.buffers())
-          if t.is_floating_point() and t.numel()]
-    # a sum is NaN/inf whenever an element is (one fast pass); only then look element-wise
-    if ts and not bool(torch.isfinite(torch.stack([t.sum() for t in ts])).all()) and not bool(
-            torch.stack([torch.isfinite(t).all() for t in ts]).all()):
-        raise InputError(WEIGHTS_NOT_FINITE.replace("build(...)", f"minigen.{family}.build(...)")
-                         + ".")
-
 
 def _check_tensors(*, same_shape: bool = True, values: bool = True, **tensors) -> None:
     """The arguments of an equation: float tensors (a NumPy array is refused with the fix),
@@ -551,7 +537,7 @@ def _check_step(model, x, optimizers, generator, elbo_fn, checked):
         return x
     x = check_batch(x, "x", tail=(1, 28, 28), dtype=model_dtype(model))
     _check_batch_values(x)
-    _check_weights(model)
+    check_weights(model, "vae")
     return x
 
 
@@ -589,7 +575,7 @@ def train(model: VAE, x_train: torch.Tensor, *, steps: int | None = None,
     c = model.config
     x_train = check_images(x_train, "x_train", dtype=model_dtype(model))
     _check_step(model, x_train, {"vae": None}, None, elbo_fn, True)
-    _check_weights(model)
+    check_weights(model, "vae")
     place(model, device)
     optimizers = make_optimizers(model)
     run = Run("vae", model, optimizers, steps=steps, max_seconds=max_seconds,
@@ -666,7 +652,7 @@ def evaluate(model: VAE, x: torch.Tensor, *, k: int = 100, batch_size: int = 100
     k, batch_size = _check_k(k), check_count(batch_size, "batch_size")
     batch_size = min(batch_size, max(1, _MAX_K_BATCH // k))
     generator = check_generator(generator)
-    _check_weights(model)
+    check_weights(model, "vae")
     was_training = model.training
     model.eval()
     totals = {"neg_elbo": 0.0, "neg_iwae": 0.0, "reconstruction": 0.0, "kl": 0.0}
@@ -721,7 +707,7 @@ def sample(model: VAE, n: int, *, generator: torch.Generator | None = None) -> t
     if n > MAX_SAMPLES:
         raise InputError(f"n must be <= {MAX_SAMPLES:,} samples per call (more would exhaust "
                          f"memory), got {n:,}; draw them in several calls.")
-    _check_weights(model)
+    check_weights(model, "vae")
     device = next(model.parameters()).device
     z = torch.randn(n, model.config.latent_dim, generator=generator).to(device)
     return torch.sigmoid(model.decode(z))
