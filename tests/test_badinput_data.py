@@ -26,7 +26,7 @@ def test_every_device_argument_goes_through_get_device(call, device, match):
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: data.digits("val", device="cpu"), r"split must be 'train', 'test' or 'all', got 'val'"),
+    (lambda: data.digits("val", device="cpu"), r"split must be 'train', 'validation', 'test' or 'all', got 'val'"),
     (lambda: data.mnist("all"), r"split must be 'train' or 'test', got 'all'"),
     (lambda: data.mnist(kind="emnist"), r"kind must be 'mnist' or 'fashion', got 'emnist'"),
     (lambda: data.mnist(download="yes"), r"download must be True or False, got 'yes'"),

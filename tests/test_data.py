@@ -12,34 +12,45 @@ from minigen import data
 def test_digits_shapes_range_and_balance():
     x, y = data.digits("train")
     xt, yt = data.digits("test")
-    assert x.shape == (4000, 1, 28, 28) and xt.shape == (1000, 1, 28, 28)
+    xv, yv = data.digits("validation")
+    assert x.shape == (4000, 1, 28, 28) and xt.shape == xv.shape == (500, 1, 28, 28)
     assert x.dtype == torch.float32 and y.dtype == torch.int64
     assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() == 1.0
     assert torch.bincount(y).tolist() == [400] * 10
-    assert torch.bincount(yt).tolist() == [100] * 10
+    assert torch.bincount(yt).tolist() == torch.bincount(yv).tolist() == [50] * 10
 
 
 def test_digits_split_is_disjoint_and_covers_all():
     xa, ya = data.digits("all")
     x, _ = data.digits("train")
     xt, _ = data.digits("test")
+    xv, _ = data.digits("validation")
     assert len(xa) == 5000
+    masks = [data.split_mask(s) for s in ("train", "validation", "test")]
+    assert (sum(m.astype(int) for m in masks) == 1).all()  # every row in exactly one split
     flat = lambda t: {hashlib.sha1(r.numpy().tobytes()).hexdigest() for r in t}  # noqa: E731
-    train, test, every = flat(x), flat(xt), flat(xa)
-    assert not (train & test)
-    assert train | test <= every
+    train, val, test, every = flat(x), flat(xv), flat(xt), flat(xa)
+    assert not (train & test) and not (train & val) and not (val & test)
+    assert train | val | test <= every
 
 
 def test_digits_split_is_pinned():
     # The split is part of the book's results: if this fails, every number in the book moves.
-    mask = data._test_mask()
-    digest = hashlib.sha256(np.flatnonzero(mask).astype(np.int64).tobytes()).hexdigest()
+    # The held-out rows (validation and test together) are the 1,000 rows that were the test
+    # split before the validation split existed, so the training digits never changed.
+    held_out = ~data.split_mask("train")
+    digest = hashlib.sha256(np.flatnonzero(held_out).astype(np.int64).tobytes()).hexdigest()
     assert digest[:16] == "8a5933e119208fb5"
+    val = np.flatnonzero(data.split_mask("validation")).astype(np.int64).tobytes()
+    assert hashlib.sha256(val).hexdigest()[:16] == VALIDATION_DIGEST
+
+
+VALIDATION_DIGEST = "8a99242b9920ede7"
 
 
 def test_digits_bad_split():
-    with pytest.raises(ValueError, match="'train', 'test' or 'all'"):
-        data.digits("validation")
+    with pytest.raises(ValueError, match="'train', 'validation', 'test' or 'all'"):
+        data.digits("val")
 
 
 def test_mixture_density_integrates_to_one_and_samples_near_modes():
