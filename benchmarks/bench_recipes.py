@@ -1,0 +1,415 @@
+"""minigen's VAE and GAN against the pytorch/examples recipes, for the same CPU seconds (issue 16).
+
+    python benchmarks/bench_recipes.py [--marks 60 120] [--seeds 0 1] [--device cpu]
+                                       [--systems recipe-vae minigen-vae recipe-gan minigen-gan]
+                                       [--threads N] [--k 100]
+
+Four systems train, one after the other in this one process (so with the same torch threads),
+on the 4,000 training digits of ``minigen.data.digits("train")`` (grey levels in [0, 1]):
+
+* ``recipe-vae``: a re-implementation of pytorch/examples ``vae/main.py``: encoder fc1 784-400
+  ReLU, fc21 and fc22 400-20 (mu, log sigma^2); decoder fc3 20-400 ReLU, fc4 400-784, sigmoid;
+  loss the binary cross-entropy summed over the 784 pixels plus the Gaussian KL, summed over the
+  batch; Adam, lr 1e-3; batch 128, shuffled each epoch, the last incomplete batch kept (as the
+  recipe's DataLoader does); PyTorch's default initialisation. Unchanged from the recipe
+  (for both recipes the batches are indexed from one tensor already in memory instead of a
+  DataLoader that converts each image, which can only speed the recipes up).
+* ``recipe-gan``: a re-implementation of pytorch/examples ``dcgan/main.py`` (nz = 100,
+  ngf = ndf = 64, BCE loss, the generator trained to maximise log D(G(z)), Adam lr 2e-4, betas
+  (0.5, 0.999), batch 64 with the last incomplete batch kept, bias-free convolutions, the
+  recipe's ``weights_init``: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02), shifts 0)
+  with these changes, and no others:
+  (1) nc = 1 (grey digits) instead of 3;
+  (2) 32x32 images instead of 64x64: the digits are zero-padded by 2 pixels on each side
+      (28 -> 32; no resizing, so no interpolation), then mapped to [-1, 1] by 2x - 1 (the
+      recipe's Normalize((0.5,), (0.5,))). One layer is dropped from each network, the widest:
+      the 64x64 generator nz -> 8ngf (4x4) -> 4ngf (8x8) -> 2ngf (16x16) -> ngf (32x32) -> nc
+      (64x64) becomes nz -> 4ngf (4x4) -> 2ngf (8x8) -> ngf (16x16) -> nc (32x32): its first
+      transposed convolution (4x4, stride 1) maps nz to 4ngf channels, and the 8ngf -> 4ngf layer
+      is gone. The 64x64 discriminator nc -> ndf (32) -> 2ndf (16) -> 4ndf (8) -> 8ndf (4) -> 1
+      becomes nc -> ndf (16) -> 2ndf (8) -> 4ndf (4) -> 1: the 4ndf -> 8ndf layer (with its batch
+      norm) is gone and the last 4x4 convolution reads 4ndf channels. Every kept layer has the
+      recipe's kernel 4, stride, padding, batch norm and activation.
+  (3) For scoring, the samples (tanh outputs) are mapped back by (y + 1) / 2 and the central
+      28x28 is cropped (the inverse of the padding). They are drawn as the recipe draws its own
+      (``netG(fixed_noise)`` with the generator in training mode: batch-norm statistics of each
+      batch of 64, not the running averages).
+* ``minigen-vae``: ``minigen.vae.build(VAEConfig())`` trained by ``minigen.vae.train``.
+* ``minigen-gan``: ``minigen.gan.build(gan.DIGITS)`` trained by ``minigen.gan.train``.
+
+Every run is seeded (weights from the seed inside ``torch.random.fork_rng``, batches and noise
+from a ``torch.Generator`` of the seed) and continued across the marks: the recipes keep their
+objects, minigen's runs are saved at each mark (``checkpoint=``) and continued (``resume=``), as in
+``benchmarks/bench_gan.py``. The clock counts training only; it is paused for scoring. At each
+mark (seconds of training) every run draws 1,000 samples, scored with
+``minigen.metrics.evaluate_images(samples, "validation")``: the Frechet distance (FD) on the
+digit classifier's features, the classes covered at >= 5 % and the smallest class share. The
+VAEs also get the held-out -ELBO on the 500 validation digits in the recipe's convention: per
+image, the binary cross-entropy of the decoder's probabilities on the grey pixels summed over the
+784 pixels plus the KL in closed form, averaged over images, here with the reconstruction term
+averaged over ``--k`` samples of z (the recipe's test loss uses one; the expectation is the
+same). For minigen's VAE it is ``minigen.vae.evaluate(...)["neg_elbo"]``: its Bernoulli
+log-likelihood is minus that summed BCE (``tests/test_bench_recipes.py`` checks that the two
+agree on one model). A BCE score on grey levels, not a log-likelihood in nats.
+
+The floor is the FD of 1,000 training digits (100 per class) against the validation digits.
+Targets (issue 16), each judged on the worst seed at each mark: VAE: recipe FD / minigen FD >= 2,
+all 10 classes at >= 5 %, -ELBO no worse than the recipe's (seed by seed); GAN: the ratio >= 6,
+all 10 classes, and at 120 s (the last mark when 120 is not among ``--marks``) minigen's FD
+within 5 times the floor. The defaults take 16 minutes of training (2 seeds x 4 systems x
+120 s) plus a few minutes of scoring. ``--marks 1 2 --seeds 0`` checks that the script runs (``--samples 100 --k 5``
+make its scoring quicker; FD depends on the number of samples, so the targets need 1,000).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minigen import gan, metrics, vae
+from minigen.data import digits
+from minigen.training import seeded
+from minigen.utils import get_device
+
+SYSTEMS = ("recipe-vae", "minigen-vae", "recipe-gan", "minigen-gan")
+N_SAMPLES = 1000  # --samples
+VAE_FD_RATIO, GAN_FD_RATIO, FLOOR_FACTOR, FLOOR_MARK = 2.0, 6.0, 5.0, 120
+
+
+# --------------------------------------------------------------------------------------------
+# The pytorch/examples VAE: networks, loss, the held-out -ELBO
+# --------------------------------------------------------------------------------------------
+class RecipeVAE(nn.Module):
+    """``x (B, 784) -> (probabilities (B, 784), mu (B, 20), log_var (B, 20))``, as vae/main.py."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
+        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x.reshape(-1, 784)))
+        return self.fc21(h1), self.fc22(h1)
+
+    def decode(self, z):
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
+
+    def forward(self, x, generator=None):
+        mu, log_var = self.encode(x)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device)
+        return self.decode(mu + eps * torch.exp(0.5 * log_var)), mu, log_var
+
+
+def recipe_vae_loss(x_hat, x, mu, log_var):
+    """BCE(x_hat, x) summed over pixels and batch + KL(N(mu, sigma^2) || N(0, I)) summed likewise.
+
+    ``x_hat``: probabilities ``(B, 784)``; ``x``: images ``(B, 784)`` or ``(B, 1, 28, 28)``;
+    ``mu``, ``log_var``: ``(B, 20)``. KL = -1/2 sum(1 + log sigma^2 - mu^2 - sigma^2).
+    """
+    bce = F.binary_cross_entropy(x_hat, x.reshape(-1, 784), reduction="sum")
+    kl = -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp())
+    return bce + kl
+
+
+@torch.no_grad()
+def neg_elbo(encode, decode, x, *, k=100, generator=None, batch_size=100):
+    """-ELBO per image in the recipe's convention: E_q[BCE summed over 784 pixels] + KL, mean over images.
+
+    ``encode(x (B, 784)) -> (mu, log_var)``; ``decode(z) -> probabilities (B, 784)``; the
+    expectation is a mean over ``k`` draws of z (drawn on the CPU from ``generator``).
+    """
+    total = 0.0
+    for xb in x.reshape(len(x), 784).split(batch_size):
+        mu, log_var = encode(xb)
+        kl = -0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).sum(1)
+        bce = torch.zeros(len(xb), device=xb.device)
+        for _ in range(k):
+            eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+            bce += F.binary_cross_entropy(decode(mu + eps * torch.exp(0.5 * log_var)), xb,
+                                          reduction="none").sum(1)
+        total += (bce / k + kl).sum().item()
+    return total / len(x)
+
+
+# --------------------------------------------------------------------------------------------
+# The pytorch/examples DCGAN, cut to 32x32 (see the module docstring for every change)
+# --------------------------------------------------------------------------------------------
+class RecipeG(nn.Module):
+    """``z (B, nz, 1, 1) -> image (B, nc, 32, 32)`` in [-1, 1]."""
+
+    def __init__(self, nz=100, ngf=64, nc=1):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),  # 4x4
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),  # 8
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),  # 16
+            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())  # 32x32
+
+    def forward(self, z):
+        return self.main(z)
+
+
+class RecipeD(nn.Module):
+    """``image (B, nc, 32, 32) -> D(x) (B,)``, a probability (the recipe ends in a sigmoid)."""
+
+    def __init__(self, ndf=64, nc=1):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),  # 16x16
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, True),  # 8
+            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, True),  # 4
+            nn.Conv2d(ndf * 4, 1, 4, 1, 0, bias=False), nn.Sigmoid())  # 1x1
+
+    def forward(self, x):
+        return self.main(x).view(-1)
+
+
+def recipe_weights_init(m):
+    """The recipe's ``weights_init``: conv weights ~ N(0, 0.02); batch norm scale ~ N(1, 0.02), shift 0."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def to_recipe_images(x):
+    """Digits ``(B, 1, 28, 28)`` in [0, 1] -> ``(B, 1, 32, 32)`` in [-1, 1]: zero-pad by 2, then 2x - 1."""
+    return F.pad(x, (2, 2, 2, 2)) * 2 - 1
+
+
+def from_recipe_images(y):
+    """The inverse: ``(B, 1, 32, 32)`` in [-1, 1] -> the central ``(B, 1, 28, 28)`` in [0, 1]."""
+    return ((y[:, :, 2:30, 2:30] + 1) / 2).clamp(0, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Runs continued across marks; the clock runs only inside train_until
+# --------------------------------------------------------------------------------------------
+class RecipeRun:
+    """One recipe (``"vae"`` or ``"gan"``) training on ``x_train``; ``steps``, ``seconds`` so far."""
+
+    def __init__(self, kind, x_train, seed, device):
+        self.kind, self.device, self.steps, self.seconds = kind, device, 0, 0.0
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        if kind == "vae":
+            self.model = seeded(RecipeVAE, seed, device)
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+            self.data, self.batch_size = x_train.to(device).reshape(-1, 784), 128
+        else:
+            # G then D from one seeded stream, as the recipe builds netG then netD after manual_seed
+            nets = seeded(lambda: nn.ModuleDict({"G": RecipeG().apply(recipe_weights_init),
+                                                 "D": RecipeD().apply(recipe_weights_init)}), seed, device)
+            self.G, self.D = nets["G"], nets["D"]
+            self.opt_G = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+            self.opt_D = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+            self.data, self.batch_size = to_recipe_images(x_train.to(device)), 64
+        self.order = []  # the rest of this epoch's batches (index tensors)
+
+    def next_batch(self):
+        if not self.order:  # a new epoch: shuffle, keep the last incomplete batch (drop_last=False)
+            perm = torch.randperm(len(self.data), generator=self.generator, device=self.device)
+            self.order = list(perm.split(self.batch_size))
+        return self.data[self.order.pop(0)]
+
+    def vae_step(self, x):
+        self.opt.zero_grad()
+        x_hat, mu, log_var = self.model(x, self.generator)
+        recipe_vae_loss(x_hat, x, mu, log_var).backward()
+        self.opt.step()
+
+    def gan_step(self, x):
+        G, D, bce = self.G, self.D, nn.BCELoss()
+        # (1) update D: maximise log D(x) + log(1 - D(G(z))), real and fake batches in two passes
+        self.opt_D.zero_grad()
+        d_real = D(x)
+        bce(d_real, torch.ones_like(d_real)).backward()
+        fake = G(torch.randn(len(x), 100, 1, 1, generator=self.generator, device=self.device))
+        d_fake = D(fake.detach())  # D's step: no gradient into G
+        bce(d_fake, torch.zeros_like(d_fake)).backward()
+        self.opt_D.step()
+        # (2) update G: maximise log D(G(z)) (fake labels are real for the generator's loss)
+        self.opt_G.zero_grad()
+        d_fake = D(fake)
+        bce(d_fake, torch.ones_like(d_fake)).backward()
+        self.opt_G.step()
+
+    def train_until(self, seconds):
+        """Train until ``seconds`` of training in total (at least one step per call)."""
+        left, step = seconds - self.seconds, self.vae_step if self.kind == "vae" else self.gan_step
+        if left <= 0:
+            return
+        start, first = time.perf_counter(), self.steps
+        while self.steps == first or time.perf_counter() - start < left:
+            step(self.next_batch())
+            self.steps += 1
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.seconds += time.perf_counter() - start
+
+    @torch.no_grad()
+    def sample(self, n, seed):
+        """``n`` images ``(n, 1, 28, 28)`` in [0, 1]; z drawn on the CPU from ``seed``."""
+        g = torch.Generator().manual_seed(seed)
+        if self.kind == "vae":
+            return self.model.decode(torch.randn(n, 20, generator=g).to(self.device)).view(-1, 1, 28, 28)
+        z = torch.randn(n, 100, 1, 1, generator=g)  # G stays in training mode, as in the recipe
+        return from_recipe_images(torch.cat([self.G(zb.to(self.device)) for zb in z.split(64)]))
+
+    def neg_elbo(self, x, k, seed):
+        return neg_elbo(self.model.encode, self.model.decode, x.to(self.device), k=k,
+                        generator=torch.Generator().manual_seed(seed))
+
+
+class MinigenRun:
+    """minigen's VAE (``VAEConfig()``) or GAN (``gan.DIGITS``), continued through a checkpoint."""
+
+    def __init__(self, kind, x_train, seed, device, workdir):
+        self.family = vae if kind == "vae" else gan
+        self.model = vae.build(vae.VAEConfig(), seed=seed, device=device) if kind == "vae" else \
+            gan.build(gan.DIGITS, seed=seed, device=device)
+        self.kind, self.x_train, self.seed, self.device = kind, x_train, seed, device
+        self.path, self.history = Path(workdir) / f"minigen-{kind}-{seed}.pt", None
+
+    @property
+    def steps(self):
+        return self.history["step"][-1] if self.history else 0
+
+    @property
+    def seconds(self):  # training wall time so far, from minigen's history
+        return self.history["time"][-1] if self.history else 0.0
+
+    def train_until(self, seconds):
+        if seconds - self.seconds > 0:
+            self.history = self.family.train(
+                self.model, self.x_train, max_seconds=seconds - self.seconds, seed=self.seed,
+                device=self.device, checkpoint=self.path, checkpoint_every=0,
+                resume=self.path if self.history else None, progress=False)
+
+    def sample(self, n, seed):
+        return self.family.sample(self.model, n, generator=torch.Generator().manual_seed(seed))
+
+    def neg_elbo(self, x, k, seed):
+        r = vae.evaluate(self.model, x, k=k, generator=torch.Generator().manual_seed(seed))
+        if r["units"] != "bce":  # grey digits under the Bernoulli decoder: the recipe's convention
+            raise RuntimeError(f"minigen's VAE is not scored in the recipe's BCE convention: {r['units']}")
+        return r["neg_elbo"]
+
+
+def make_run(system, x_train, seed, device, workdir):
+    maker, kind = system.split("-")
+    return RecipeRun(kind, x_train, seed, device) if maker == "recipe" else \
+        MinigenRun(kind, x_train, seed, device, workdir)
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring, tables, targets
+# --------------------------------------------------------------------------------------------
+def score(run, x_val, seed, k, n_samples, device):
+    m = metrics.evaluate_images(run.sample(n_samples, seed), "validation", device=device)
+    row = {"steps": run.steps, "seconds": run.seconds, "fd": m["fd"], "classes": m["classes_covered"],
+           "min_share": m["min_class_share"], "neg_elbo": None}
+    if run.kind == "vae":
+        row["neg_elbo"] = run.neg_elbo(x_val, k, seed)
+    return row
+
+
+def print_table(rows, systems, mark, seed):
+    print(f"\n== {mark} s of training, seed {seed}")
+    print(f"{'system':<12} {'train s':>7} {'steps':>6} {'steps/s':>7} {'FD':>8} {'classes':>7} "
+          f"{'min share':>9} {'val -ELBO':>9}")
+    for s in systems:
+        r = rows[s, seed, mark]
+        elbo = f"{r['neg_elbo']:9.2f}" if r["neg_elbo"] is not None else f"{'':>9}"
+        print(f"{s:<12} {r['seconds']:7.1f} {r['steps']:6d} {r['steps'] / r['seconds']:7.1f} "
+              f"{r['fd']:8.2f} {r['classes']:7d} {r['min_share']:9.3f} {elbo}")
+
+
+def verdict(ok):
+    return "met" if ok else "NOT met"
+
+
+def judge(rows, systems, seeds, marks, floor):
+    """Print one line per target and mark; return True when every judged target is met."""
+    print("\n== targets (worst seed; recipe FD / minigen FD, higher is better for minigen)")
+    all_ok, floor_mark = True, FLOOR_MARK if FLOOR_MARK in marks else marks[-1]
+    for family, target in (("vae", VAE_FD_RATIO), ("gan", GAN_FD_RATIO)):
+        ours, theirs, name = f"minigen-{family}", f"recipe-{family}", family.upper()
+        if ours not in systems or theirs not in systems:
+            print(f"{name}: not judged (--systems lacks {ours} or {theirs})")
+            continue
+        for mark in marks:
+            ratio = [rows[theirs, s, mark]["fd"] / rows[ours, s, mark]["fd"] for s in seeds]
+            classes = [rows[ours, s, mark]["classes"] for s in seeds]
+            lines = [(f"FD ratio {', '.join(f'{r:.2f}' for r in ratio)}; worst {min(ratio):.2f} >= {target:g}",
+                      min(ratio) >= target),
+                     (f"minigen classes at >= 5 %: {', '.join(map(str, classes))}; all 10 every seed",
+                      min(classes) == 10)]
+            if family == "vae":
+                gap = [rows[ours, s, mark]["neg_elbo"] - rows[theirs, s, mark]["neg_elbo"] for s in seeds]
+                lines.append((f"val -ELBO minigen - recipe: {', '.join(f'{g:+.2f}' for g in gap)}; "
+                              "<= 0 every seed", max(gap) <= 0))
+            elif mark == floor_mark:
+                fd = max(rows[ours, s, mark]["fd"] for s in seeds)
+                lines.append((f"minigen FD {fd:.2f} (worst seed) / floor {floor:.2f} = {fd / floor:.2f} "
+                              f"<= {FLOOR_FACTOR:g}" + ("" if mark == FLOOR_MARK else
+                                                         f" (stated for {FLOOR_MARK} s; judged at the last mark)"),
+                              fd <= FLOOR_FACTOR * floor))
+            for text, ok in lines:
+                print(f"{name} @{mark} s (seeds {', '.join(map(str, seeds))}): {text}: {verdict(ok)}")
+                all_ok &= ok
+    return all_ok
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--marks", type=float, nargs="+", default=[60, 120], help="seconds of training")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--k", type=int, default=100, help="samples of z per image in the -ELBO")
+    p.add_argument("--samples", type=int, default=N_SAMPLES,
+                   help="samples scored per run and mark (FD depends on it: keep 1,000 for the targets)")
+    args = p.parse_args(argv)
+    marks = [int(m) if float(m).is_integer() else m for m in sorted(args.marks)]
+    systems = [s for s in SYSTEMS if s in args.systems]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = get_device(args.device)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"load average (1 min) {load:.2f} at the start")
+    print(f"minigen VAEConfig() = {vae.VAEConfig()}\nminigen gan.DIGITS = {gan.DIGITS}")
+    x_train, x_val = digits("train", device="cpu")[0], digits("validation", device="cpu")[0]
+    floor = metrics.evaluate_images(x_train[::4], "validation", device=device)["fd"]  # 100 per class
+    print(f"real-vs-real floor: FD of 1,000 training digits against the 500 validation digits = {floor:.2f}")
+
+    rows, start = {}, time.perf_counter()
+    with tempfile.TemporaryDirectory() as workdir:  # minigen's checkpoints, between marks
+        for seed in args.seeds:
+            for system in systems:
+                run = make_run(system, x_train, seed, device, workdir)
+                for mark in marks:
+                    run.train_until(mark)
+                    rows[system, seed, mark] = r = score(run, x_val, seed, args.k, args.samples, device)
+                    print(f"  {system} seed {seed} @{mark} s: {r['steps']} steps, FD {r['fd']:.2f}", flush=True)
+    for mark in marks:
+        for seed in args.seeds:
+            print_table(rows, systems, mark, seed)
+    ok = judge(rows, systems, args.seeds, marks, floor)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nwall time of training and scoring {time.perf_counter() - start:.0f} s; "
+          f"load average (1 min) {load:.2f} at the end (above {os.cpu_count()} CPUs: the CPU was shared "
+          "and each system got fewer steps for its seconds)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

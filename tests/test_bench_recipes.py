@@ -1,0 +1,99 @@
+"""benchmarks/bench_recipes.py: the recipe networks, the -ELBO convention, and a tiny run of the script."""
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from minigen import vae
+from minigen.data import digits
+
+PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_recipes.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_recipes", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def n_params(net):
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_recipe_vae_shapes_and_size(bench):
+    model = bench.RecipeVAE()
+    x = torch.rand(5, 1, 28, 28)
+    x_hat, mu, log_var = model(x, torch.Generator().manual_seed(0))
+    assert x_hat.shape == (5, 784) and mu.shape == log_var.shape == (5, 20)
+    assert bool(((x_hat > 0) & (x_hat < 1)).all())
+    # fc1 784*400+400, fc21 and fc22 2*(400*20+20), fc3 20*400+400, fc4 400*784+784
+    assert n_params(model) == 784 * 400 + 400 + 2 * (400 * 20 + 20) + 20 * 400 + 400 + 400 * 784 + 784 == 652_824
+
+
+def test_recipe_dcgan_shapes_and_size(bench):
+    G, D = bench.RecipeG().apply(bench.recipe_weights_init), bench.RecipeD().apply(bench.recipe_weights_init)
+    fake = G(torch.randn(6, 100, 1, 1))
+    assert fake.shape == (6, 1, 32, 32) and bool(((fake >= -1) & (fake <= 1)).all())
+    d = D(fake)
+    assert d.shape == (6,) and bool(((d > 0) & (d < 1)).all())
+    # G, bias-free transposed convs (in*out*16) and batch norms (2 per channel), ngf = 64:
+    # 100*256*16 + 2*256 + 256*128*16 + 2*128 + 128*64*16 + 2*64 + 64*1*16
+    assert n_params(G) == 409_600 + 512 + 524_288 + 256 + 131_072 + 128 + 1_024 == 1_066_880
+    # D, ndf = 64: 1*64*16 + 64*128*16 + 2*128 + 128*256*16 + 2*256 + 256*1*16
+    assert n_params(D) == 1_024 + 131_072 + 256 + 524_288 + 512 + 4_096 == 661_248
+    conv = G.main[0].weight
+    assert abs(conv.std().item() - 0.02) < 0.002 and abs(conv.mean().item()) < 0.002  # N(0, 0.02)
+
+
+def test_padding_round_trip(bench):
+    x = digits("validation", device="cpu")[0][:8]
+    y = bench.to_recipe_images(x)
+    assert y.shape == (8, 1, 32, 32) and y.min() == -1 and y.max() <= 1
+    assert bool((y[:, :, :2] == -1).all())  # the padded border is background
+    torch.testing.assert_close(bench.from_recipe_images(y), x)
+
+
+def test_recipe_vae_loss_by_hand(bench):
+    x = (torch.rand(2, 784) > 0.5).float()
+    half, zeros = torch.full((2, 784), 0.5), torch.zeros(2, 20)
+    # BCE of p = 1/2 is ln 2 per pixel; KL is 0 at mu = 0, log_var = 0 and 1/2 per unit mean
+    assert math.isclose(bench.recipe_vae_loss(half, x, zeros, zeros).item(), 2 * 784 * math.log(2), rel_tol=1e-6)
+    assert math.isclose(bench.recipe_vae_loss(half, x, zeros + 1, zeros).item(),
+                        2 * 784 * math.log(2) + 2 * 20 * 0.5, rel_tol=1e-6)
+
+
+def test_neg_elbo_is_minigen_evaluate_convention(bench):
+    """The script's -ELBO for the recipe and minigen.vae.evaluate agree on one minigen VAE."""
+    model = vae.build(vae.VAEConfig(), seed=0, device="cpu")
+    with torch.no_grad():  # a KL of several nats per image, so a missing or halved KL shows
+        model.encoder[-1].bias[:20] = 1.0
+        model.encoder[-1].bias[20:] = -1.0
+    x = digits("validation", device="cpu")[0][::5]
+    ours = vae.evaluate(model, x, k=200, generator=torch.Generator().manual_seed(0))
+    theirs = bench.neg_elbo(lambda xb: model.encode(xb.view(-1, 1, 28, 28)),
+                            lambda z: torch.sigmoid(model.decode(z)).flatten(1), x, k=200,
+                            generator=torch.Generator().manual_seed(1))
+    assert ours["units"] == "bce" and ours["kl"] > 10
+    # independent draws of z: the two estimates differ by about 0.05 (k = 200, 100 digits)
+    assert abs(theirs - ours["neg_elbo"]) < 0.5, (theirs, ours["neg_elbo"])
+
+
+def test_script_runs_and_prints_every_system_and_target(bench, capsys):
+    bench.main(["--marks", "0.5", "1", "--seeds", "0", "--device", "cpu", "--k", "5", "--samples", "100"])
+    out = capsys.readouterr().out
+    assert "real-vs-real floor" in out
+    for mark in ("0.5", "1"):
+        assert f"== {mark} s of training, seed 0" in out
+    table = out.split("== 1 s of training, seed 0")[1]
+    for system in bench.SYSTEMS:
+        assert any(line.startswith(system + " ") for line in table.splitlines()), system
+    targets = out.split("== targets")[1].splitlines()
+    for prefix in ("VAE @0.5 s", "VAE @1 s", "GAN @0.5 s", "GAN @1 s"):
+        assert any(line.startswith(prefix) and line.rstrip().endswith("met") for line in targets), prefix
+    assert sum("FD ratio" in line for line in targets) == 4
+    assert sum("val -ELBO" in line for line in targets) == 2
+    assert sum("floor" in line for line in targets) == 1  # the GAN's, at the last mark
