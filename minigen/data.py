@@ -305,7 +305,7 @@ def grid25(spacing: float = 2.0, std: float = 0.05) -> GaussianMixture2D:
 
 
 def two_moons(n: int, generator: torch.Generator | None = None, noise: float = 0.05) -> torch.Tensor:
-    """Two interleaved half circles (float32 ``(n, 2)``), centred and scaled to about [-2, 2].
+    """Two interleaved half circles (float32 ``(n, 2)``), centred; about [-2.5, 2.5] by [-1.3, 1.3].
 
     Its density has no closed form, which is why it has no ``log_prob``. Drawn on the CPU from
     ``generator`` (a CPU generator) and returned there. ``n`` in [1, MAX_POINTS], ``noise`` >= 0.

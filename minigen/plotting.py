@@ -232,7 +232,7 @@ def scatter_2d(samples, *, mixture=None, ax=None, title: str | None = None,
         levels = [top - 4.5, top - 2.0, top - 0.5]
         ax.contour(gx.numpy(), gy.numpy(), logp.numpy(), levels=levels, cmap="Blues",
                    linewidths=0.8, zorder=3)
-    ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.5, color=color)
+    ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.5, color=color, zorder=4)  # above the contours
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")

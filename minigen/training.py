@@ -362,7 +362,9 @@ def seeded(make, seed: int, device) -> nn.Module:
         raise InputTypeError(f"make must be a function that returns a new nn.Module, got "
                              f"{type(make).__name__}.")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        # the CPU generator only: torch.manual_seed would also reseed every CUDA and MPS
+        # generator, which fork_rng(devices=[]) does not restore
+        torch.default_generator.manual_seed(seed)
         model = make()
     if not isinstance(model, nn.Module):
         raise InputTypeError(f"make() must return an nn.Module, got {type(model).__name__}.")

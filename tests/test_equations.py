@@ -577,6 +577,26 @@ def _mmd2_by_hand(a, b):
     return xx + yy - 2 * xy
 
 
+def _mmd2_all_rows_by_hand(a, b):
+    """Unbiased MMD^2 of all rows, sets of different sizes, by Python loops."""
+    n, m = len(a), len(b)
+    xx = sum(_kernel(a[i], a[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    yy = sum(_kernel(b[i], b[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(_kernel(a[i], b[j]) for i in range(n) for j in range(m)) / (n * m)
+    return xx + yy - 2 * xy
+
+
+def _kid_se_by_hand(a, b):
+    """KID's standard error: the two-sample delete-one jackknife, each left-out estimate by loops."""
+    a, b = [list(map(float, r)) for r in a], [list(map(float, r)) for r in b]
+    n, m = len(a), len(b)
+    left_a = [_mmd2_all_rows_by_hand(a[:i] + a[i + 1:], b) for i in range(n)]
+    left_b = [_mmd2_all_rows_by_hand(a, b[:j] + b[j + 1:]) for j in range(m)]
+    mean_a, mean_b = statistics.mean(left_a), statistics.mean(left_b)
+    return math.sqrt((n - 1) / n * sum((v - mean_a) ** 2 for v in left_a)
+                     + (m - 1) / m * sum((v - mean_b) ** 2 for v in left_b))
+
+
 def _kid_by_hand(a, b, subsets, m, seed):
     """KID's subset values, with the subsets replayed from the seed, by loops."""
     g = _gen(seed)
@@ -609,13 +629,15 @@ def test_subset_kernel_sums_over_several_chunks_by_hand():
 
 
 def test_kid_and_its_standard_error_by_hand():
-    # n = 10 (the smaller set), m = 3: the spread of the subset values times sqrt(m / (n - m))
+    # the mean over 5 subsets of 3 rows; the standard error is the jackknife of all rows, which
+    # does not depend on the subsets
     a = torch.randn(10, 3, generator=_gen(3), dtype=F64)
     b = torch.randn(12, 3, generator=_gen(4), dtype=F64) + 0.4
     values = _kid_by_hand(a, b, subsets=5, m=3, seed=9)
     mean, se = M.kid(a, b, subsets=5, subset_size=3, generator=_gen(9))
     assert mean == pytest.approx(statistics.mean(values), rel=1e-10)
-    assert se == pytest.approx(statistics.stdev(values) * math.sqrt(3 / 7), rel=1e-10)
+    assert se == pytest.approx(_kid_se_by_hand(a.tolist(), b.tolist()), rel=1e-10)
+    assert M.kid(a, b, subsets=7, subset_size=4, generator=_gen(1))[1] == pytest.approx(se, rel=1e-12)
 
 
 def test_kid_defaults_half_the_smaller_set_and_100_subsets():
@@ -624,7 +646,7 @@ def test_kid_defaults_half_the_smaller_set_and_100_subsets():
     values = _kid_by_hand(a, b, subsets=100, m=4, seed=1)  # m = 9 // 2
     mean, se = M.kid(a, b, generator=_gen(1))
     assert mean == pytest.approx(statistics.mean(values), rel=1e-10)
-    assert se == pytest.approx(statistics.stdev(values) * math.sqrt(4 / 5), rel=1e-10)
+    assert se == pytest.approx(_kid_se_by_hand(a.tolist(), b.tolist()), rel=1e-10)
 
 
 def test_kid_on_two_thousand_rows_caps_the_subsets_at_1000_and_sums_several_chunks():
@@ -643,7 +665,19 @@ def test_kid_on_two_thousand_rows_caps_the_subsets_at_1000_and_sums_several_chun
                        - 2 * k_ab.sum() / 1000**2).item())
     mean, se = M.kid(a, b, subsets=2, generator=_gen(2))
     assert mean == pytest.approx(statistics.mean(values), rel=1e-9)
-    assert se == pytest.approx(statistics.stdev(values) * math.sqrt(1000 / 1002), rel=1e-9)
+    # the jackknife from whole kernel matrices (kid builds them 1,024 rows at a time)
+    n, m = len(a), len(b)
+    k_aa, k_bb, k_ab = ((a @ a.T) / 2 + 1) ** 3, ((b @ b.T) / 2 + 1) ** 3, ((a @ b.T) / 2 + 1) ** 3
+    k_aa.fill_diagonal_(0)
+    k_bb.fill_diagonal_(0)
+    s_aa, s_bb, s_ab = k_aa.sum(), k_bb.sum(), k_ab.sum()
+    left_a = ((s_aa - 2 * k_aa.sum(1)) / ((n - 1) * (n - 2)) + s_bb / (m * (m - 1))
+              - 2 * (s_ab - k_ab.sum(1)) / ((n - 1) * m))
+    left_b = (s_aa / (n * (n - 1)) + (s_bb - 2 * k_bb.sum(1)) / ((m - 1) * (m - 2))
+              - 2 * (s_ab - k_ab.sum(0)) / (n * (m - 1)))
+    var = ((n - 1) / n * (left_a - left_a.mean()).square().sum()
+           + (m - 1) / m * (left_b - left_b.mean()).square().sum())
+    assert se == pytest.approx(var.sqrt().item(), rel=1e-9)
 
 
 def test_kid_subset_size_and_count_limits():
@@ -794,9 +828,8 @@ def _evaluate_images_by_hand(generated, reference, subsets, seed):
     fd = float(((fg.numpy().mean(0) - fr.numpy().mean(0)) ** 2).sum() + np.trace(ca) + np.trace(cb) - 2 * cross)
     m = min(len(fg), len(fr)) // 2
     values = _kid_by_hand(fg, fr, subsets, m, seed)
-    n = min(len(fg), len(fr))
     precision, recall = _precision_recall_by_hand(fr.tolist(), fg.tolist(), 3)
-    return {"fd": fd, "kid": statistics.mean(values), "kid_se": statistics.stdev(values) * math.sqrt(m / (n - m)),
+    return {"fd": fd, "kid": statistics.mean(values), "kid_se": _kid_se_by_hand(fg.tolist(), fr.tolist()),
             "precision": precision, "recall": recall, **_coverage_by_hand(logits)}
 
 

@@ -573,3 +573,19 @@ def test_cli_round_trip_on_cuda(tmp_path):
     model = gan.load(tmp_path / "checkpoint.pt", device="cuda")
     x = gan.sample(model, 3, generator=torch.Generator().manual_seed(0))
     assert x.device.type == "cuda" and x.shape == (3, 1, 28, 28)
+
+
+def test_build_leaves_the_accelerators_random_state_alone(monkeypatch):
+    # build() seeds the CPU generator inside fork_rng(devices=[]), which restores only the CPU
+    # state; torch.manual_seed would also reseed every CUDA and MPS generator of the caller
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(("cuda", seed)))
+    if hasattr(torch, "mps"):
+        monkeypatch.setattr(torch.mps, "manual_seed", lambda seed: calls.append(("mps", seed)))
+    before = torch.random.get_rng_state()
+    a = gan.build(gan.RING, seed=123, device="cpu")
+    b = gan.build(gan.RING, seed=123, device="cpu")
+    assert calls == []
+    assert torch.equal(torch.random.get_rng_state(), before)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)

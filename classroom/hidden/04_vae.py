@@ -7,8 +7,9 @@ from minigen import vae
 from minigen.data import digits
 
 F64 = torch.float64
-TRAIN_STEPS, MIN_ELBO = 300, -190.0  # calibrated: minigen's ELBO reaches about -151 on the grey test
-# digits (minus a BCE score, not nats) after 300 steps (seeds 0-2); a sign error in the KL term ends far below
+TRAIN_STEPS, MIN_ELBO = 300, -190.0  # calibrated on the validation digits (never the test digits):
+# minigen's ELBO reaches -151.1 to -152.6 on them (minus a BCE score, not nats) after 300 steps (seeds
+# 0-2); a sign error in the KL term ends far below
 
 
 def _gen(seed):
@@ -63,9 +64,9 @@ def elbo_gradient(fn):
 
 
 def elbo_trains_a_vae(fn):
-    """as elbo_fn of vae.train_step, it trains the digit VAE to a good test ELBO"""
+    """as elbo_fn of vae.train_step, it trains the digit VAE to a good validation ELBO"""
     x_train, _ = digits("train")
-    x_test, _ = digits("test")
+    x_test, _ = digits("validation")  # the grader's choice of threshold was made on these
     model = vae.build(vae.VAEConfig(), seed=0)
     opt, g = vae.make_optimizers(model), _gen(0)
 
@@ -80,11 +81,12 @@ def elbo_trains_a_vae(fn):
     with torch.no_grad():
         x_logits, mu, log_var = model(x_test, _gen(0))
         score = vae.elbo(x_test, x_logits, mu, log_var).elbo.item()
-    assert score > MIN_ELBO, (f"after {TRAIN_STEPS} steps the test ELBO (a BCE score on grey digits) is {score:.1f}; minigen's "
+    assert score > MIN_ELBO, (f"after {TRAIN_STEPS} steps the validation ELBO (a BCE score on grey digits) is "
+                              f"{score:.1f}; minigen's "
                               "reaches about -151")
 
 
-elbo_trains_a_vae.__doc__ = (f"as elbo_fn of vae.train_step, it trains the digit VAE to a test ELBO above "
+elbo_trains_a_vae.__doc__ = (f"as elbo_fn of vae.train_step, it trains the digit VAE to a validation ELBO above "
                              f"{MIN_ELBO:.0f} (a BCE score on grey digits) in {TRAIN_STEPS} steps")
 
 
