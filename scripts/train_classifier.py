@@ -4,12 +4,12 @@
     python scripts/train_classifier.py --seed 1 --out /tmp/clf.pt
 
 Trains minigen.metrics.DigitClassifier on the 4,000 training digits of minigen.data.digits()
-only (the 1,000 test digits are never seen), with augmentation: every image is rotated by up to
-10 degrees, zoomed by up to 10 % and shifted by up to 2 pixels in each direction, and a random
-half of each batch gets thick strokes (minigen.data.thick_strokes, a 3x3 dilation: the CycleGAN
-chapter's second domain), so that the classifier reads plain and thick digits alike. Runs on one
-CPU thread in about a minute and is deterministic given the seed (and the PyTorch build). Prints
-the test accuracy on plain and on dilated digits.
+only (the 500 validation and the 500 test digits are never seen), with augmentation: every
+image is rotated by up to 10 degrees, zoomed by up to 10 % and shifted by up to 2 pixels in each
+direction, and a random half of each batch gets thick strokes (minigen.data.thick_strokes, a
+3x3 dilation: the CycleGAN chapter's second domain), so that the classifier reads plain and
+thick digits alike. Runs on one CPU thread in about a minute and is deterministic given the seed
+(and the PyTorch build). Prints the accuracy on the 500 test digits, plain and dilated.
 """
 from __future__ import annotations
 
