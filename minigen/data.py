@@ -129,11 +129,15 @@ def _held_out_rank() -> np.ndarray:
     return rank
 
 
-def split_mask(split: str) -> np.ndarray:
-    """Boolean mask over the 5,000 rows of the bundled digits for ``split`` (see :func:`digits`)."""
+def _check_split(split) -> None:
     if split not in SPLITS:
         raise InputError(f"split must be 'train', 'validation', 'test' or 'all', got {split!r}. "
                          "Tune and compare on 'validation'; keep 'test' for final figures.")
+
+
+def split_mask(split: str) -> np.ndarray:
+    """Boolean mask over the 5,000 rows of the bundled digits for ``split`` (see :func:`digits`)."""
+    _check_split(split)
     rank = _held_out_rank()
     if split == "all":
         return np.ones(len(rank), dtype=bool)
@@ -160,9 +164,7 @@ def digits(split: str = "train", *, device=None) -> tuple[torch.Tensor, torch.Te
         ``(images, labels)``: float32 ``(N, 1, 28, 28)`` in ``[0, 1]`` and int64 ``(N,)``.
         Rows are ordered by class, as in the source file.
     """
-    if split not in SPLITS:
-        raise InputError(f"split must be 'train', 'validation', 'test' or 'all', got {split!r}. "
-                         "Tune and compare on 'validation'; keep 'test' for final figures.")
+    _check_split(split)
     device = get_device(device)  # before any work: an unavailable device is refused at once
     pixels, labels = _load_digits_arrays()
     keep = split_mask(split)

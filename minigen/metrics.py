@@ -341,8 +341,8 @@ def kid(feat_a, feat_b, *, subsets: int = 100, subset_size: int | None = None,
     Returns ``(kid, kid_se)``. ``kid`` is the mean over subsets (unbiased: it can be slightly
     negative when the sets come from the same distribution). ``kid_se`` is the standard error of
     the estimate due to the finite samples: the two-sample delete-one jackknife of the unbiased
-    MMD^2 on *all* rows of both sets (every left-out row's estimate from the kernel's row sums, so
-    no extra kernel evaluations beyond one pass). The mean over subsets has nearly the same
+    MMD^2 on *all* rows of both sets (every left-out row's estimate from the kernel matrices' row
+    sums, one more pass over each matrix). The mean over subsets has nearly the same
     variance as that all-rows estimate. Measured against the spread over independent data sets
     (``tests/test_metrics.py``), it is close when the two distributions differ and conservative,
     up to about 1.5 times too large, when they are the same (the estimator is then degenerate).
