@@ -97,3 +97,15 @@ def test_script_runs_and_prints_every_system_and_target(bench, capsys):
     assert sum("FD ratio" in line for line in targets) == 4
     assert sum("val -ELBO" in line for line in targets) == 2
     assert sum("floor" in line for line in targets) == 1  # the GAN's, at the last mark
+
+
+def test_tune_vae_script_runs_and_decides(capsys):
+    spec = importlib.util.spec_from_file_location("tune_vae_digits", PATH.parent / "tune_vae_digits.py")
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    tune.main(["--marks", "0.3", "--seeds", "0", "--samples", "100", "--components", "0", "1", "5"])
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["32"], ["128"])]
+    assert [tuple(map(int, r[:2])) for r in rows] == list(tune.CANDIDATES)
+    assert all(len(r) == 6 + 3 + 1 for r in rows)  # batch .. -ELBO, three FDs, classes
+    assert "chosen: batch" in out and "chosen: K = " in out

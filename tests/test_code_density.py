@@ -1,0 +1,127 @@
+"""vae.CodeDensity and vae.fit_code_density: the ex-post mixture of Gaussians on a VAE's codes."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from minigen import vae
+from minigen.checks import InputError, InputTypeError
+
+F64 = torch.float64
+
+
+def mixture(weights, means, covs):
+    w, m, c = (torch.tensor(a, dtype=F64) for a in (weights, means, covs))
+    return vae.CodeDensity(w, m, torch.linalg.cholesky(c))
+
+
+TRUE = dict(weights=[0.5, 0.3, 0.2], means=[[0.0, 0.0], [4.0, 1.0], [-3.0, 4.0]],
+            covs=[[[1.0, 0.5], [0.5, 1.0]], [[0.5, 0.0], [0.0, 2.0]], [[1.0, -0.3], [-0.3, 0.4]]])
+
+
+def test_log_prob_integrates_to_one():
+    """A normalised density: a Riemann sum over a 2-d grid gives 1 (a wrong log-determinant,
+    e.g. the full one instead of half, would give about 0.4 or 2)."""
+    density = mixture(**TRUE)
+    h = 0.02
+    g = torch.arange(-12, 14, h, dtype=F64)
+    zz = torch.cartesian_prod(g, g)
+    total = sum(density.log_prob(chunk).exp().sum().item() for chunk in zz.split(200_000)) * h * h
+    assert abs(total - 1) < 1e-6
+
+
+def test_log_prob_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    K, d = 4, 5
+    a = torch.randn(K, d, d, generator=g, dtype=F64)
+    covs = a @ a.transpose(1, 2) + 0.5 * torch.eye(d, dtype=F64)
+    w = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=F64)
+    m = 3 * torch.randn(K, d, generator=g, dtype=F64)
+    density = vae.CodeDensity(w, m, torch.linalg.cholesky(covs))
+    td = torch.distributions
+    ref = td.MixtureSameFamily(td.Categorical(w), td.MultivariateNormal(m, covariance_matrix=covs))
+    z = 4 * torch.randn(300, d, generator=g, dtype=F64)
+    torch.testing.assert_close(density.log_prob(z), ref.log_prob(z), rtol=0, atol=1e-10)
+
+
+def test_sample_moments():
+    """The sample mean and the component shares agree with the mixture within 4 standard errors."""
+    density, n = mixture(**TRUE), 40_000
+    z = density.sample(n, torch.Generator().manual_seed(1))
+    w, m = density.weights, density.means
+    c = density.scale_tril @ density.scale_tril.transpose(1, 2)
+    mean = (w[:, None] * m).sum(0)
+    second = (w[:, None, None] * (c + m[:, :, None] * m[:, None, :])).sum(0)
+    var = second.diagonal() - mean ** 2
+    assert ((z.mean(0) - mean).abs() / (var / n).sqrt()).max() < 4
+    # the share of samples nearest (in density) to each component's mean
+    near = torch.stack([torch.linalg.vector_norm(z - mk, dim=1) for mk in m]).argmin(0)
+    share = torch.bincount(near, minlength=3).double() / n
+    # the components overlap little: each share is close to its weight (not a 1/K split)
+    assert (share - w).abs().max() < 0.02
+
+
+def test_em_recovers_a_known_mixture():
+    density = mixture(**TRUE)
+    z = density.sample(6000, torch.Generator().manual_seed(2))
+    fitted = vae._em(z, 3, 200, torch.Generator().manual_seed(3))
+    order = [int(torch.linalg.vector_norm(fitted.means - mk, dim=1).argmin()) for mk in density.means]
+    assert sorted(order) == [0, 1, 2]
+    n_k = 6000 * density.weights
+    se_w = (density.weights * (1 - density.weights) / 6000).sqrt()
+    assert ((fitted.weights[order] - density.weights).abs() / se_w).max() < 4
+    c = density.scale_tril @ density.scale_tril.transpose(1, 2)
+    se_m = (c.diagonal(dim1=1, dim2=2) / n_k[:, None]).sqrt()
+    assert ((fitted.means[order] - density.means).abs() / se_m).max() < 4
+    c_fit = fitted.scale_tril @ fitted.scale_tril.transpose(1, 2)
+    assert (c_fit[order] - c).abs().max() < 0.2  # a covariance without its 1/N_k is off by far more
+    # EM maximises the likelihood: the fit is at least as likely as the truth on its own data
+    assert fitted.log_prob(z).mean() >= density.log_prob(z).mean() - 1e-6
+
+
+def test_one_component_is_the_sample_mean_and_covariance():
+    z = torch.randn(500, 3, generator=torch.Generator().manual_seed(4), dtype=F64) * torch.tensor([1.0, 2.0, 0.5])
+    fitted = vae._em(z, 1, 50, torch.Generator().manual_seed(5))
+    zn = z.numpy()
+    np.testing.assert_allclose(fitted.means[0].numpy(), zn.mean(0), atol=1e-12)
+    cov = (fitted.scale_tril @ fitted.scale_tril.transpose(1, 2))[0].numpy()
+    np.testing.assert_allclose(cov, np.cov(zn.T), atol=1e-5)  # plus the 1e-6 jitter
+    assert fitted.weights.tolist() == [1.0]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return vae.build(vae.VAEConfig(latent_dim=4, hidden=16), seed=0, device="cpu")
+
+
+def test_fit_and_sample_through_a_vae(model):
+    x = torch.rand(60, 1, 28, 28, generator=torch.Generator().manual_seed(6))
+    density = vae.fit_code_density(model, x, components=3, generator=torch.Generator().manual_seed(7))
+    assert repr(density) == "CodeDensity(3 Gaussians on R^4)"
+    assert math.isclose(density.weights.sum().item(), 1.0, abs_tol=1e-12)
+    again = vae.fit_code_density(model, x, components=3, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(again.means, density.means, rtol=0, atol=0)
+    images = vae.sample(model, 5, generator=torch.Generator().manual_seed(8), prior=density)
+    codes = density.sample(5, torch.Generator().manual_seed(8)).float()
+    with torch.no_grad():
+        torch.testing.assert_close(images, torch.sigmoid(model.decode(codes)))
+    prior_images = vae.sample(model, 5, generator=torch.Generator().manual_seed(8))
+    assert not torch.allclose(images, prior_images)  # the prior= argument is not ignored
+
+
+def test_bad_input(model):
+    x = torch.rand(5, 1, 28, 28)
+    with pytest.raises(InputError, match="at least as many images as components"):
+        vae.fit_code_density(model, x, components=6)
+    with pytest.raises(InputError, match="components"):
+        vae.fit_code_density(model, x, components=0)
+    with pytest.raises(InputTypeError, match="components"):
+        vae.fit_code_density(model, x, components=2.5)
+    other = mixture([1.0], [[0.0, 0.0]], [[[1.0, 0.0], [0.0, 1.0]]])
+    with pytest.raises(InputError, match="latent_dim = 4"):
+        vae.sample(model, 3, prior=other)
+    with pytest.raises(InputTypeError, match="prior"):
+        vae.sample(model, 3, prior=torch.distributions.Normal(0.0, 1.0))
+    with pytest.raises(InputError, match="z"):
+        other.log_prob(torch.zeros(3, 5))
