@@ -415,9 +415,11 @@ def main(argv=None) -> int:
             print_table(rows, systems, mark, seed)
     ok = judge(rows, systems, args.seeds, marks, floor)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    busy = load > (os.cpu_count() or 1)
     print(f"\nwall time of training and scoring {time.perf_counter() - start:.0f} s; "
-          f"load average (1 min) {load:.2f} at the end (above {os.cpu_count()} CPUs: the CPU was shared "
-          "and each system got fewer steps for its seconds)")
+          f"load average (1 min) {load:.2f} at the end" + (
+              f" (above {os.cpu_count()} CPUs: the CPU was shared and each system got fewer steps for its "
+              "seconds)" if busy else ""))
     return 0 if ok else 1
 
 
