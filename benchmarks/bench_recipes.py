@@ -56,6 +56,9 @@ log-likelihood is minus that summed BCE (``tests/test_bench_recipes.py`` checks 
 agree on one model). A BCE score on grey levels, not a log-likelihood in nats.
 
 The floor is the FD of 1,000 training digits (100 per class) against the validation digits.
+It is 0.20 on minigen's classifier, while the issue's figures came from another classifier on
+which real digits score about 10; the 5x-floor target below is judged as the issue states it,
+so on this metric it asks for an FD of about 1.0 at 120 s.
 Targets (issue 16), each judged on the worst seed at each mark: VAE: recipe FD / minigen FD >= 2,
 all 10 classes at >= 5 %, -ELBO no worse than the recipe's (seed by seed); GAN: the ratio >= 6,
 all 10 classes, and at 120 s (the last mark when 120 is not among ``--marks``) minigen's FD

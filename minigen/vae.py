@@ -749,12 +749,13 @@ def fit_code_density(model: VAE, x: torch.Tensor, *, components: int = 20, iters
     """Fit a mixture of ``components`` full-covariance Gaussians to the codes of images ``x``.
 
     The codes are one draw z ~ q(z | x) per image: a sample of the aggregate posterior
-    q(z) = (1/N) sum_n q(z | x_n), the density of the codes the decoder was trained on. Sampling
-    from the fitted density instead of the prior N(0, I) avoids the regions the prior covers and
-    the codes do not (the "prior hole"); this is the ex-post density estimation of Ghosh et al.
-    (2020), here on posterior draws instead of posterior means. Expectation-maximisation runs
-    ``iters`` rounds from K codes chosen at random (``generator`` draws them and the codes), with
-    ``1e-6`` times the codes' mean variance added to every covariance so that none collapses.
+    q(z) = (1/N) sum_n q(z | x_n), the density of the codes the decoder was trained on. Drawing
+    codes from the fitted density instead of the prior N(0, I) puts less of them where the prior
+    has mass and the codes do not (the "prior hole"); this is the ex-post density estimation of
+    Ghosh et al. (2020), here on posterior draws instead of the codes of a deterministic encoder.
+    Expectation-maximisation runs ``iters`` rounds from K codes chosen at random (``generator``
+    draws them and the codes), with ``1e-6`` times the codes' mean variance added to every
+    covariance so that none collapses.
     ``components=1`` is one Gaussian: the codes' mean and (unbiased) covariance, with no EM.
 
     ``x``: images as in :func:`train`, at least ``components`` of them; ``components``, ``iters``

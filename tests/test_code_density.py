@@ -125,3 +125,67 @@ def test_bad_input(model):
         vae.sample(model, 3, prior=torch.distributions.Normal(0.0, 1.0))
     with pytest.raises(InputError, match="z"):
         other.log_prob(torch.zeros(3, 5))
+
+
+def em_step_by_hand(zn, w, means, covs, jitter):
+    """One EM step for a Gaussian mixture, written out in NumPy."""
+    log_n = []
+    for wk, m, c in zip(w, means, covs):
+        inv, logdet = np.linalg.inv(c), np.linalg.slogdet(c)[1]
+        quad = np.einsum("ni,ij,nj->n", zn - m, inv, zn - m)
+        log_n.append(np.log(wk) - 0.5 * quad - 0.5 * logdet - 0.5 * zn.shape[1] * np.log(2 * np.pi))
+    log_n = np.stack(log_n, 1)
+    r = np.exp(log_n - np.logaddexp.reduce(log_n, axis=1, keepdims=True))
+    nk = r.sum(0)
+    m1 = (r.T @ zn) / nk[:, None]
+    c1 = np.stack([((zn - m1[k]).T * r[:, k]) @ (zn - m1[k]) / nk[k] for k in range(len(w))])
+    return nk / len(zn), m1, c1 + jitter * np.eye(zn.shape[1])
+
+
+def covariances(density):
+    return (density.scale_tril @ density.scale_tril.transpose(1, 2)).numpy()
+
+
+def test_em_steps_match_steps_by_hand():
+    """Overlapping components with unequal weights (0.85 and 0.15). The first step is checked
+    from _em's start; the converged fit must be a fixed point of a step by hand, which an E step
+    without the weights, or an M step that mixes up the responsibilities, is not. The
+    log-likelihood of the codes never falls from one EM step to the next."""
+    truth = mixture([0.85, 0.15], [[0.0, 0.0], [1.0, 0.5]], [[[1.0, 0.2], [0.2, 1.0]], [[0.5, 0.0], [0.0, 0.8]]])
+    z = truth.sample(2000, torch.Generator().manual_seed(9))
+    zn = z.numpy()
+    jitter = 1e-6 * zn.var(0, ddof=1).mean()
+    # _em's start: means at the two codes the generator picks, the codes' covariance, equal weights
+    start = torch.randperm(2000, generator=torch.Generator().manual_seed(10))[:2].numpy()
+    cov0 = np.cov(zn.T) + jitter * np.eye(2)
+    w1, m1, c1 = em_step_by_hand(zn, [0.5, 0.5], zn[start], [cov0, cov0], jitter)
+    one = vae._em(z, 2, 1, torch.Generator().manual_seed(10))
+    np.testing.assert_allclose(one.weights.numpy(), w1, rtol=1e-10)
+    np.testing.assert_allclose(one.means.numpy(), m1, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(covariances(one), c1, rtol=1e-9)
+    fit = vae._em(z, 2, 5000, torch.Generator().manual_seed(10))  # EM is slow on overlaps
+    w2, m2, c2 = em_step_by_hand(zn, fit.weights.numpy(), fit.means.numpy(), covariances(fit), jitter)
+    np.testing.assert_allclose(w2, fit.weights.numpy(), atol=1e-4)
+    np.testing.assert_allclose(m2, fit.means.numpy(), atol=1e-4)
+    lls = [vae._em(z, 2, t, torch.Generator().manual_seed(10)).log_prob(z).mean().item() for t in range(1, 30)]
+    assert all(b >= a - 1e-9 for a, b in zip(lls, lls[1:]))
+
+
+def test_fit_uses_posterior_draws_not_means():
+    """With one component the fit is the mean and covariance of z = mu + sigma eps: about
+    mean(mu) and Cov(mu) + mean(sigma^2). Fitting the means alone would miss the sigma^2 part,
+    and a draw scaled by sigma^2 instead of sigma would shrink it (sigma^2 = e^-2 here)."""
+    model = vae.build(vae.VAEConfig(latent_dim=3, hidden=16), seed=1, device="cpu")
+    with torch.no_grad():
+        model.encoder[-1].bias[3:] = -2.0  # log sigma^2 about -2
+    x = torch.rand(4000, 1, 28, 28, generator=torch.Generator().manual_seed(11))
+    density = vae.fit_code_density(model, x, components=1, generator=torch.Generator().manual_seed(12))
+    with torch.no_grad():
+        mu, log_var = (t.double() for t in model.encode(x))
+    expected = torch.cov(mu.T) + torch.diag(log_var.exp().mean(0))
+    fitted = (density.scale_tril @ density.scale_tril.transpose(1, 2))[0]
+    var = expected.diagonal()
+    assert ((density.means[0] - mu.mean(0)).abs() / (var / 4000).sqrt()).max() < 4
+    # each variance within 4 standard errors (2 var^2 / N for a Gaussian sample variance)
+    assert ((fitted.diagonal() - var).abs() / (2 * var ** 2 / 4000).sqrt()).max() < 4
+    assert log_var.exp().mean() > 2 * torch.cov(mu.T).diagonal().mean()  # sigma^2 dominates: informative
