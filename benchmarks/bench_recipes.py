@@ -35,9 +35,10 @@ on the 4,000 training digits of ``minigen.data.digits("train")`` (grey levels in
       (``netG(fixed_noise)`` with the generator in training mode: batch-norm statistics of each
       batch of 64, not the running averages).
 * ``minigen-vae``: ``minigen.vae.build(vae.DIGITS)`` trained by ``minigen.vae.train``, and
-  sampled through its ex-post density: at each mark ``vae.fit_code_density`` (10 Gaussians, on
-  one posterior draw per training digit) is fitted afresh and the codes are drawn from it. The
-  fit takes about a second; it is outside the training clock and printed beside each mark.
+  sampled through its ex-post density: at each mark ``vae.fit_code_density`` (its default of 20
+  Gaussians, on one posterior draw per training digit) is fitted afresh and the codes are drawn
+  from it. The fit takes about 3 s; it is outside the training clock and printed beside each
+  mark.
 * ``minigen-gan``: ``minigen.gan.build(gan.DIGITS)`` trained by ``minigen.gan.train``.
 
 Every run is seeded (weights from the seed inside ``torch.random.fork_rng``, batches and noise
