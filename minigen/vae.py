@@ -715,6 +715,22 @@ class CodeDensity:
     """
 
     def __init__(self, weights: torch.Tensor, means: torch.Tensor, scale_tril: torch.Tensor):
+        if not all(isinstance(t, torch.Tensor) for t in (weights, means, scale_tril)):
+            raise InputTypeError("CodeDensity takes three tensors: weights (K,), means (K, d) and "
+                                 "scale_tril (K, d, d); fit_code_density makes them.")
+        weights, means, scale_tril = (t.detach().to("cpu", torch.float64) for t in (weights, means, scale_tril))
+        if weights.dim() != 1 or means.dim() != 2 or len(means) != len(weights) or \
+                scale_tril.shape != (len(weights), means.shape[1], means.shape[1]):
+            raise InputError(f"CodeDensity needs weights (K,), means (K, d) and scale_tril (K, d, d) "
+                             f"of one K and d, got shapes {tuple(weights.shape)}, {tuple(means.shape)} "
+                             f"and {tuple(scale_tril.shape)}.")
+        diag = scale_tril.diagonal(dim1=-2, dim2=-1)
+        if not (bool((weights > 0).all()) and abs(weights.sum().item() - 1) < 1e-6
+                and bool(torch.isfinite(means).all()) and bool(torch.isfinite(scale_tril).all())
+                and bool((diag > 0).all()) and bool((scale_tril.triu(1) == 0).all())):
+            raise InputError("CodeDensity needs positive weights summing to 1, finite means, and "
+                             "lower-triangular scale_tril with a positive diagonal (Cholesky "
+                             "factors of the covariances).")
         self.weights, self.means, self.scale_tril = weights, means, scale_tril
 
     @property

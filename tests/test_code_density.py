@@ -189,3 +189,18 @@ def test_fit_uses_posterior_draws_not_means():
     # each variance within 4 standard errors (2 var^2 / N for a Gaussian sample variance)
     assert ((fitted.diagonal() - var).abs() / (2 * var ** 2 / 4000).sqrt()).max() < 4
     assert log_var.exp().mean() > 2 * torch.cov(mu.T).diagonal().mean()  # sigma^2 dominates: informative
+
+
+def test_a_code_density_refuses_what_is_not_a_mixture():
+    w, m, L = torch.tensor([0.5, 0.5]), torch.zeros(2, 3), torch.eye(3).expand(2, 3, 3)
+    vae.CodeDensity(w, m, L)  # fine, and converted to float64 on the CPU
+    with pytest.raises(InputTypeError, match="three tensors"):
+        vae.CodeDensity([0.5, 0.5], m, L)
+    with pytest.raises(InputError, match="shapes"):
+        vae.CodeDensity(w, torch.zeros(3, 3), L)
+    for bad in (dict(w=torch.tensor([0.7, 0.7])), dict(w=torch.tensor([1.5, -0.5])),
+                dict(L=-torch.eye(3).expand(2, 3, 3)), dict(L=torch.ones(2, 3, 3)),
+                dict(m=torch.full((2, 3), float("nan")))):
+        args = dict(w=w, m=m, L=L) | bad
+        with pytest.raises(InputError, match="positive weights summing to 1"):
+            vae.CodeDensity(args["w"], args["m"], args["L"])
