@@ -793,8 +793,7 @@ def fit_code_density(model: VAE, x: torch.Tensor, *, components: int = 20, iters
     codes = []
     for i in range(0, len(x), batch_size):
         mu, log_var = (t.double().cpu() for t in model.encode(x[i:i + batch_size]))
-        eps = torch.randn(mu.shape, generator=generator, dtype=torch.float64)
-        codes.append(mu + (0.5 * log_var).exp() * eps)
+        codes.append(reparameterize(mu, log_var, generator))
     model.train(was_training)
     return _em(torch.cat(codes), components, iters, generator)
 
@@ -802,8 +801,7 @@ def fit_code_density(model: VAE, x: torch.Tensor, *, components: int = 20, iters
 def _em(z, K, iters, generator):
     """Expectation-maximisation for a K-component full-covariance Gaussian mixture on codes z (N, d)."""
     n, d = z.shape
-    eye = torch.eye(d, dtype=z.dtype)
-    jitter = 1e-6 * z.var(0).mean() * eye
+    jitter = 1e-6 * z.var(0).mean() * torch.eye(d, dtype=z.dtype)
     means = z[torch.randperm(n, generator=generator)[:K]] if K > 1 else z.mean(0, keepdim=True)
     cov = (torch.cov(z.T).reshape(d, d) + jitter).expand(K, d, d)
     weights = torch.full((K,), 1.0 / K, dtype=z.dtype)
