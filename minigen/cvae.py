@@ -50,7 +50,7 @@ from minigen.checks import (
     check_weights,
     model_dtype,
 )
-from minigen.training import Batches, Run, check_seed, place, seeded
+from minigen.training import Batches, Run, check_seed, flush_denormals, place, seeded
 from minigen.utils import get_device
 
 __all__ = ["N_CLASSES", "check_labels", "CVAEConfig", "CVAE", "build", "make_optimizers",
@@ -226,7 +226,7 @@ def train(model: CVAE, data, *, steps: int | None = None, max_seconds: float | N
     x_train, labels = x_train.to(run.device), labels.to(run.device)
     batches = run.track("batches", Batches(len(x_train), c.batch_size, run.generator))
     run.resume(resume)
-    with vae._losses_unchecked():
+    with vae._losses_unchecked(), flush_denormals():
         while run.going():
             idx = batches.next()
             x = vae.shift_images(x_train[idx], c.shift, run.generator)

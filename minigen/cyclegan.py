@@ -41,7 +41,7 @@ from minigen.gan import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
 )
-from minigen.training import Batches, Run, check_seed, place, seeded
+from minigen.training import Batches, Run, check_seed, flush_denormals, place, seeded
 from minigen.utils import get_device
 
 __all__ = [
@@ -568,7 +568,7 @@ def train(model: CycleGAN, data, *, steps: int | None = None, max_seconds: float
     history_x = run.track("history_x", ImageHistory(c.history_size, run.generator))
     history_y = run.track("history_y", ImageHistory(c.history_size, run.generator))
     run.resume(resume)
-    with _losses_unchecked():
+    with _losses_unchecked(), flush_denormals():
         while run.going():
             run.record(**train_step(model, x_data[batches_x.next()], y_data[batches_y.next()],
                                     optimizers, history_x, history_y, cycle_fn=cycle_fn,

@@ -42,7 +42,7 @@ from minigen.checks import (
     check_weights,
     model_dtype,
 )
-from minigen.training import Batches, Run, check_seed, place, seeded
+from minigen.training import Batches, Run, check_seed, flush_denormals, place, seeded
 from minigen.utils import get_device
 
 __all__ = [
@@ -654,7 +654,7 @@ def train(model: GAN, real, *, steps: int | None = None, max_seconds: float | No
                                        f"{run.step + 1}", images=c.net == "conv")
             return x
     run.resume(resume)
-    with _losses_unchecked():
+    with _losses_unchecked(), flush_denormals():
         while run.going():
             run.record(**train_step(model, next_real, optimizers, generator=run.generator,
                                     loss_D=loss_D, loss_G=loss_G, _checked=True))

@@ -23,6 +23,7 @@ step itself, the part the chapters teach, stays in each family's module.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -39,7 +40,7 @@ from minigen.utils import TrainingDiverged, get_device
 from minigen.utils import progress as progress_bar
 
 __all__ = ["check_budget", "check_seed", "Batches", "Run", "seeded", "place", "settings_of",
-           "MAX_LOSS", "MAX_WEIGHT"]
+           "flush_denormals", "MAX_LOSS", "MAX_WEIGHT"]
 
 # Divergence bounds (see :class:`Run`, item 7). A run stops with TrainingDiverged when a value a
 # step records (a loss, an ELBO term, D's mean output) leaves [-MAX_LOSS, MAX_LOSS], or when an
@@ -342,6 +343,34 @@ class Run:
         self.generator.set_state(extra["generator"])
         for name, obj in self.state.items():
             obj.load_state_dict(extra["state"][name])
+
+
+def _flushing_denormals() -> bool:
+    """Whether the CPU flushes subnormal floats to zero now (torch has a setter, no getter)."""
+    return torch.tensor([1e-40], dtype=torch.float32).mul(2.0).item() == 0.0
+
+
+@contextlib.contextmanager
+def flush_denormals():
+    """Inside the block the CPU treats subnormal floats (below 1.2e-38 in float32) as zero
+    (``torch.set_flush_denormal``); the state before is restored on leaving, error or not.
+
+    Every family's training loop runs inside it. Adam's running means of the gradients of weights
+    that are rarely used (those fed by pixels that are almost never inked) decay by a factor of
+    0.9 at each step without a gradient, and after several hundred such steps they are subnormal
+    numbers, on which the CPU's arithmetic is tens of times slower. benchmarks/bench_denormals.py
+    measures what flushing them saves. The results do not change: such a number only ever enters
+    a sum with a number of ordinary size (Adam's epsilon of 1e-8, or a weight), where it is below
+    float32's resolution, and runs come out bit for bit the same either way
+    (tests/test_flush_denormals.py). Where the processor has no such mode
+    (``set_flush_denormal`` returns False) nothing changes.
+    """
+    before = _flushing_denormals()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)
 
 
 def _check_bound(value, name: str) -> float:

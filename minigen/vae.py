@@ -53,7 +53,7 @@ from minigen.checks import (
     check_weights,
     model_dtype,
 )
-from minigen.training import Batches, Run, check_seed, place, seeded
+from minigen.training import Batches, Run, check_seed, flush_denormals, place, seeded
 from minigen.utils import get_device
 
 __all__ = [
@@ -595,7 +595,7 @@ def train(model: VAE, x_train: torch.Tensor, *, steps: int | None = None,
     x_train = x_train.to(run.device)
     batches = run.track("batches", Batches(len(x_train), c.batch_size, run.generator))
     run.resume(resume)
-    with _losses_unchecked():
+    with _losses_unchecked(), flush_denormals():
         _train_loop(model, run, x_train, batches, optimizers, elbo_fn)
     return run.finish()
 

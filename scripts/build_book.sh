@@ -24,7 +24,11 @@ fi
 # The launch links point at the release tag (scripts/book_config.py).
 python scripts/book_config.py "${offline[@]}" > _build_book_config.yml
 trap 'rm -f _build_book_config.yml' EXIT
-echo "==> building the book, executing every chapter (cached: unchanged chapters are not re-run)"
+# jupyter-book executes one chapter after another; the chapters run on one thread each, so they
+# are executed first, as many at once as there are cores, into the cache the build reads.
+echo "==> executing the chapters, $(python -c 'import os; print(os.cpu_count())') at a time (cached: unchanged chapters are not re-run)"
+python scripts/execute_book.py
+echo "==> building the book from the executed chapters"
 jupyter-book build . --config _build_book_config.yml --warningiserror --keep-going
 echo "==> this machine's execution time of each chapter (from jupyter-book's cache): _build/timings.json"
 python scripts/execute_notebooks.py --from-cache _build/.jupyter_cache --out _build/timings.json
