@@ -8,8 +8,9 @@ jupyter-book 1.x executes the notebooks one after another, and every chapter run
 thread (scripts/build_book.sh), so on a machine with two cores one of them sits idle for the whole
 build. This script runs the chapters that the cache does not hold yet in parallel, each in its
 own fresh kernel with its folder as the working directory, exactly as jupyter-book's "cache" mode
-does (the same executor, ``jupyter_cache.executors.utils.single_nb_execution``), longest first
-(by chapters/timings.json) so that the last one to start is a short one. Each finished notebook
+does (the same executor, ``jupyter_cache.executors.utils.single_nb_execution``). The chapters are
+split into one lane per job, each run in turn, so that the longest lane is as short as possible,
+by the CPU time each chapter took at its last recorded execution (chapters/timings.json). Each finished notebook
 goes into the cache (``_build/.jupyter_cache``) under the hash jupyter-book looks it up by, with
 its execution time, so the build that follows renders every chapter from the cache and executes
 nothing. A chapter whose execution fails is reported with its traceback and not cached, the other
@@ -22,11 +23,12 @@ the chapters print of themselves grow when two share a memory bus.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import nbformat
@@ -45,12 +47,33 @@ def chapters() -> list[Path]:
 
 
 def expected_seconds(path: Path) -> float:
-    """The chapter's last recorded CPU execution time (0 when none): the order to start them in."""
+    """The CPU time the chapter's kernel used at its last recorded execution (chapters/timings.json;
+    the wall time if that is missing, 0 if both are): unlike the wall time, it does not depend on
+    how busy the machine was then."""
     try:
-        entry = json.loads(TIMINGS.read_text())["chapters"].get(path.stem) or {}
-        return float((entry.get("cpu") or {}).get("seconds") or 0.0)
-    except (OSError, ValueError, KeyError):
+        run = json.loads(TIMINGS.read_text())["chapters"][path.stem]["cpu"] or {}
+        return float(run.get("kernel_cpu_seconds") or run.get("seconds") or 0.0)
+    except (OSError, ValueError, KeyError, TypeError):
         return 0.0
+
+
+def lanes(costs: list[float], jobs: int) -> list[list[int]]:
+    """Split the items (by index) into ``jobs`` lanes run one after another, so that the longest
+    lane is as short as possible: every split is tried when there are few (2 lanes and the book's
+    nine chapters: 512), otherwise the longest item goes to the least loaded lane, in turn."""
+    order = sorted(range(len(costs)), key=lambda i: -costs[i])
+    if jobs ** len(costs) <= 100_000:
+        def longest(a):  # the longest lane's time, then its number of items (unknown costs are 0)
+            return max((sum(c for c, lane in zip(costs, a) if lane == j), a.count(j)) for j in range(jobs))
+        best = min(itertools.product(range(jobs), repeat=len(costs)), key=longest)
+        split = [[i for i in order if best[i] == j] for j in range(jobs)]
+    else:
+        split, load = [[] for _ in range(jobs)], [0.0] * jobs
+        for i in order:
+            j = load.index(min(load))
+            split[j].append(i)
+            load[j] += costs[i]
+    return [lane for lane in split if lane]
 
 
 def execute(path: str, timeout: int) -> tuple[str, object, float, str | None]:
@@ -93,24 +116,29 @@ def main(argv: list[str] | None = None) -> int:
     if not todo:
         print("execute_book: every chapter is already in the cache", flush=True)
         return 0
-    todo.sort(key=expected_seconds, reverse=True)
-    print(f"execute_book: executing {len(todo)} chapters, {args.jobs} at a time: "
-          + ", ".join(p.stem for p in todo), flush=True)
+    plan = [[todo[i] for i in lane] for lane in lanes([expected_seconds(p) for p in todo], args.jobs)]
+    print(f"execute_book: executing {len(todo)} chapters in {len(plan)} lanes at once: "
+          + "; ".join(", ".join(p.stem for p in lane) for lane in plan), flush=True)
     start, failed = time.perf_counter(), []
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(execute, str(p), args.timeout) for p in todo]
-        for future in as_completed(futures):
-            path, nb, seconds, error = future.result()
-            name = Path(path).stem
-            if error is not None:
-                failed.append(name)
-                print(f"execute_book: {name} FAILED after {seconds:.1f} s:\n{error}", flush=True)
-                continue
-            cache.cache_notebook_bundle(CacheBundleIn(nb, str(Path(path).resolve()),
-                                                      data={"execution_seconds": seconds}),
-                                        check_validity=False, overwrite=True)
-            print(f"execute_book: {name} executed in {seconds:.1f} s "
-                  f"({time.perf_counter() - start:.0f} s since the start)", flush=True)
+    with ProcessPoolExecutor(max_workers=len(plan)) as pool:
+        running = {pool.submit(execute, str(lane.pop(0)), args.timeout): lane for lane in plan}
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                lane = running.pop(future)
+                if lane:  # the lane's next chapter, on the worker that just became free
+                    running[pool.submit(execute, str(lane.pop(0)), args.timeout)] = lane
+                path, nb, seconds, error = future.result()
+                name = Path(path).stem
+                if error is not None:
+                    failed.append(name)
+                    print(f"execute_book: {name} FAILED after {seconds:.1f} s:\n{error}", flush=True)
+                    continue
+                cache.cache_notebook_bundle(CacheBundleIn(nb, str(Path(path).resolve()),
+                                                          data={"execution_seconds": seconds}),
+                                            check_validity=False, overwrite=True)
+                print(f"execute_book: {name} executed in {seconds:.1f} s "
+                      f"({time.perf_counter() - start:.0f} s since the start)", flush=True)
     print(f"execute_book: {len(todo) - len(failed)} of {len(todo)} chapters executed in "
           f"{time.perf_counter() - start:.0f} s", flush=True)
     return 1 if failed else 0

@@ -80,3 +80,15 @@ def test_bad_arguments_are_refused(tmp_path):
         execute_book.main(["--jobs", "0", "--cache", str(tmp_path / "c")])
     with pytest.raises(SystemExit):
         execute_book.main([str(tmp_path / "missing.ipynb"), "--cache", str(tmp_path / "c")])
+
+
+def test_lanes_make_the_longest_lane_as_short_as_possible():
+    # greedy (longest first to the least loaded lane) would give 5+3+3 | 4+3 = 11 or 10; the best is 9
+    split = execute_book.lanes([5.0, 4.0, 3.0, 3.0, 3.0], 2)
+    assert sorted(sorted(lane) for lane in split) == [[0, 1], [2, 3, 4]]
+    assert execute_book.lanes([1.0, 3.0, 2.0], 1) == [[1, 2, 0]]  # one lane: longest first
+    many = [float(i % 7 + 1) for i in range(20)]  # too many splits to try: the greedy rule
+    split = execute_book.lanes(many, 3)
+    assert sorted(i for lane in split for i in lane) == list(range(20)) and len(split) == 3
+    loads = [sum(many[i] for i in lane) for lane in split]
+    assert max(loads) - min(loads) <= max(many)
