@@ -109,3 +109,36 @@ def test_tune_vae_script_runs_and_decides(capsys):
     assert [tuple(map(int, r[:2])) for r in rows] == list(tune.CANDIDATES)
     assert all(len(r) == 6 + 3 + 1 for r in rows)  # batch .. -ELBO, three FDs, classes
     assert "chosen: batch" in out and "chosen: K = " in out
+
+
+def _tune_gan():
+    spec = importlib.util.spec_from_file_location("tune_gan_budget", PATH.parent / "tune_gan_budget.py")
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    return tune
+
+
+def test_tune_gan_rule_needs_every_class_and_a_clear_fd_win():
+    better = _tune_gan().better
+    marks, seeds = (60.0, 120.0), (0, 1)
+
+    def runs(candidate_fds, candidate_classes=10):
+        r = {("default", s, m): {"fd": 5.0 + s, "classes": 7} for s in seeds for m in marks}
+        r.update({("c", s, m): {"fd": candidate_fds[s], "classes": candidate_classes} for s in seeds for m in marks})
+        return r
+
+    assert better(runs([2.0, 3.0]), "c", seeds, marks)
+    assert not better(runs([2.0, 5.0]), "c", seeds, marks)  # worst seed ties the default's best
+    assert not better(runs([2.0, 3.0], candidate_classes=9), "c", seeds, marks)
+    r = runs([2.0, 3.0])
+    r["c", 1, 120.0]["classes"] = 9  # one class short on one seed at one mark is enough to fail
+    assert not better(r, "c", seeds, marks)
+
+
+def test_tune_gan_script_runs_and_decides(capsys):
+    _tune_gan().main(["--candidates", "default", "beta0", "--seeds", "0", "--marks", "0.3", "0.6"])
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["default"], ["beta0"])]
+    assert [(r[0], r[2]) for r in rows] == [("default", "0.3"), ("default", "0.6"), ("beta0", "0.3"),
+                                            ("beta0", "0.6")]
+    assert out.strip().splitlines()[-1].startswith("beta0: ") and "gan.DIGITS by the rule" in out
