@@ -83,6 +83,7 @@ make its scoring quicker; FD depends on the number of samples, so the targets ne
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -328,10 +329,27 @@ class MinigenRun:
         return r["neg_elbo"]
 
 
-def make_run(system, x_train, seed, device, workdir):
+def make_run(system, x_train, seed, device, workdir, gan_config=None):
     maker, kind = system.split("-")
     return RecipeRun(kind, x_train, seed, device) if maker == "recipe" else \
-        MinigenRun(kind, x_train, seed, device, workdir)
+        MinigenRun(kind, x_train, seed, device, workdir, config=gan_config if kind == "gan" else None)
+
+
+def gan_settings(pairs) -> "gan.GANConfig":
+    """``gan.DIGITS`` with the changes ``["betas=0,0.99", "batch_size=32"]`` (``--gan-set``)."""
+    fields = {f.name: f.type for f in dataclasses.fields(gan.GANConfig)}
+    changes = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in fields or not value:
+            raise SystemExit(f"--gan-set takes NAME=VALUE with NAME a field of gan.GANConfig "
+                             f"({', '.join(fields)}), got {pair!r}")
+        default = getattr(gan.DIGITS, name)
+        if isinstance(default, tuple):
+            changes[name] = tuple(float(v) for v in value.split(","))
+        else:
+            changes[name] = type(default)(value)
+    return dataclasses.replace(gan.DIGITS, **changes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,6 +419,9 @@ def main(argv=None) -> int:
     p.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--k", type=int, default=100, help="samples of z per image in the -ELBO")
+    p.add_argument("--gan-set", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="minigen's GAN as gan.DIGITS with these changes, e.g. betas=0,0.99 batch_size=32 "
+                        "(a candidate, measured before it becomes the default)")
     p.add_argument("--samples", type=int, default=N_SAMPLES,
                    help="samples scored per run and mark (FD depends on it: keep 1,000 for the targets)")
     args = p.parse_args(argv)
@@ -412,7 +433,10 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average (1 min) {load:.2f} at the start")
+    gan_config = gan_settings(args.gan_set)
     print(f"minigen vae.DIGITS = {vae.DIGITS}\nminigen gan.DIGITS = {gan.DIGITS}")
+    if args.gan_set:
+        print(f"minigen's GAN here is NOT gan.DIGITS but {gan_config}")
     x_train, x_val = digits("train", device="cpu")[0], digits("validation", device="cpu")[0]
     floor = metrics.evaluate_images(x_train[::4], "validation", device=device)["fd"]  # 100 per class
     print(f"real-vs-real floor: FD of 1,000 training digits against the 500 validation digits = {floor:.2f}")
@@ -421,7 +445,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as workdir:  # minigen's checkpoints, between marks
         for seed in args.seeds:
             for system in systems:
-                run = make_run(system, x_train, seed, device, workdir)
+                run = make_run(system, x_train, seed, device, workdir, gan_config)
                 for mark in marks:
                     run.train_until(mark)
                     rows[system, seed, mark] = r = score(run, x_val, seed, args.k, args.samples, device)

@@ -1,4 +1,5 @@
 """benchmarks/bench_recipes.py: the recipe networks, the -ELBO convention, and a tiny run of the script."""
+import dataclasses
 import importlib.util
 import math
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from minigen import vae
+from minigen import gan, vae
 from minigen.data import digits
 
 PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_recipes.py"
@@ -142,3 +143,13 @@ def test_tune_gan_script_runs_and_decides(capsys):
     assert [(r[0], r[2]) for r in rows] == [("default", "0.3"), ("default", "0.6"), ("beta0", "0.3"),
                                             ("beta0", "0.6")]
     assert out.strip().splitlines()[-1].startswith("beta0: ") and "gan.DIGITS by the rule" in out
+
+
+def test_gan_set_changes_only_the_named_fields(bench):
+    config = bench.gan_settings(["betas=0,0.99", "batch_size=32"])
+    assert config.betas == (0.0, 0.99) and config.batch_size == 32
+    assert dataclasses.replace(config, betas=gan.DIGITS.betas, batch_size=gan.DIGITS.batch_size) == gan.DIGITS
+    assert bench.gan_settings([]) == gan.DIGITS
+    for bad in (["nope=1"], ["betas"], ["batch_size="]):
+        with pytest.raises(SystemExit, match="--gan-set takes NAME=VALUE"):
+            bench.gan_settings(bad)
