@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    # as scripts/build_book.sh runs them: one torch thread per chapter (the stored outputs' setting,
+    # and kernels with all threads each would fight over the cores), no progress bars in outputs
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MINIGEN_QUIET", "1")
     if args.timeout is None:
         args.timeout = int(yaml.safe_load((ROOT / "_config.yml").read_text())["execute"].get("timeout", 900))
 
