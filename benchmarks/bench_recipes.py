@@ -79,6 +79,11 @@ make its scoring quicker; FD depends on the number of samples, so the targets ne
 * All four systems in one run (load 2.3 at the start): the VAE targets met again (ratios 4.08 to
   4.39); the GAN ratio 5.80 on seed 0 at 120 s, where minigen's GAN made 1,118 steps instead of
   about 1,950: under load its steps slow down more than the recipe's.
+* ``--systems recipe-gan minigen-gan --gan-set betas=0,0.99`` (2026-11-30, a candidate from
+  benchmarks/tune_gan_budget.py, not ``gan.DIGITS``; load 0.4 at the start, 1.0 at the end,
+  nothing else running): recipe FD 52.48 / 55.03 and 35.15 / 32.27; minigen 3.28 / 3.12 and
+  1.82 / 2.04; ratios 15.99 / 17.62 and 19.27 / 15.79 (met); classes 10 / 10 at both marks,
+  smallest class 6.0 to 7.1 % (met); 2.04 is 10 times the floor (not met).
 """
 from __future__ import annotations
 
