@@ -342,7 +342,7 @@ def make_run(system, x_train, seed, device, workdir, gan_config=None):
 
 def gan_settings(pairs) -> "gan.GANConfig":
     """``gan.DIGITS`` with the changes ``["betas=0,0.99", "batch_size=32"]`` (``--gan-set``)."""
-    fields = {f.name: f.type for f in dataclasses.fields(gan.GANConfig)}
+    fields = [f.name for f in dataclasses.fields(gan.GANConfig)]
     changes = {}
     for pair in pairs:
         name, _, value = pair.partition("=")

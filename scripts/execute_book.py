@@ -35,8 +35,11 @@ import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import sync_notebooks  # noqa: E402  (where the recorded execution times live)
+
 CACHE = ROOT / "_build" / ".jupyter_cache"
-TIMINGS = ROOT / "chapters" / "timings.json"
+TIMINGS = sync_notebooks.TIMINGS
 
 
 def chapters() -> list[Path]:
