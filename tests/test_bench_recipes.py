@@ -142,7 +142,15 @@ def test_tune_gan_script_runs_and_decides(capsys):
     rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["default"], ["beta0"])]
     assert [(r[0], r[2]) for r in rows] == [("default", "0.3"), ("default", "0.6"), ("beta0", "0.3"),
                                             ("beta0", "0.6")]
-    assert out.strip().splitlines()[-1].startswith("beta0: ") and "gan.DIGITS by the rule" in out
+    assert out.strip().splitlines()[-1].startswith("beta0: ") and "the default (BASE) by the rule" in out
+
+
+def test_tune_gan_candidates_change_the_settings_the_record_started_from():
+    tune = _tune_gan()
+    # the record's default had DCGAN's betas; its beta0 candidate is what gan.DIGITS is now
+    assert tune.BASE.betas == (0.5, 0.999)
+    assert dataclasses.replace(tune.BASE, **tune.CANDIDATES["beta0"]) == gan.DIGITS
+    assert dataclasses.replace(tune.BASE, **tune.CANDIDATES["default"]) == tune.BASE
 
 
 def test_gan_set_changes_only_the_named_fields(bench):
