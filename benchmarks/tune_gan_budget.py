@@ -58,8 +58,9 @@ standard error (0.7 points) of the 5 % line. Nothing here reaches the floor targ
 8.7 times the real-vs-real floor of 0.20 on these digits. The candidate betas (0, 0.99) alone,
 then benchmarked against the recipe on a quiet machine (``bench_recipes.py --systems recipe-gan
 minigen-gan --gan-set betas=0,0.99``, record there), met every GAN target but the floor: FD
-ratios 16.0 / 17.6 at 60 s and 19.3 / 15.8 at 120 s, all 10 classes on both seeds at both marks. On that evidence
-``gan.DIGITS`` became ``BASE`` with betas (0, 0.99) on 2026-11-30, the ``beta0`` candidate here.
+ratios 16.0 / 17.6 at 60 s and 19.3 / 15.8 at 120 s, all 10 classes on both seeds at both marks.
+On that evidence ``gan.DIGITS`` became ``BASE`` with betas (0, 0.99) on 2026-11-30, the ``beta0``
+candidate here.
 
 Step count of chapter 3's digit GAN (2026-11-30, by hand, not this script): the new ``gan.DIGITS``
 trained with ``gan.train`` (the chapter's loop), scored on the validation digits at fixed step
