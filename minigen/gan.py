@@ -417,7 +417,8 @@ class GANConfig:
 # DCGAN's (0.5, 0.999) on 2026-11-30: on the validation digits its FD was 39-51 % of theirs at
 # 60 and 120 s of training, on both seeds (benchmarks/tune_gan_budget.py, record there, where
 # its pre-stated rule gave no winner: one seed's smallest class was 4.9 % at 60 s; then all 10
-# classes on both seeds in benchmarks/bench_recipes.py). Chapter 3 shows with the Dirac-GAN
+# classes on both seeds in a run of benchmarks/bench_recipes.py, 9 on one seed at 60 s in a
+# second, records there). Chapter 3 shows with the Dirac-GAN
 # what momentum can do to a game.
 DIGITS = GANConfig(betas=(0.0, 0.99), r1=1.0)
 RING = GANConfig(net="mlp", z_dim=2, width=128, depth=3, batch_size=128, lr_g=5e-4, lr_d=5e-4,
