@@ -10,10 +10,10 @@ build. This script runs the chapters that the cache does not hold yet in paralle
 own fresh kernel with its folder as the working directory, exactly as jupyter-book's "cache" mode
 does (the same executor, ``jupyter_cache.executors.utils.single_nb_execution``). The chapters are
 split into one lane per job, each run in turn, so that the longest lane is as short as possible,
-by the CPU time each chapter took at its last recorded execution (chapters/timings.json). Each finished notebook
-goes into the cache (``_build/.jupyter_cache``) under the hash jupyter-book looks it up by, with
-its execution time, so the build that follows renders every chapter from the cache and executes
-nothing. A chapter whose execution fails is reported with its traceback and not cached, the other
+by the CPU time each chapter took at its last recorded execution (chapters/timings.json). Each
+finished notebook goes into the cache (``_build/.jupyter_cache``) under the hash jupyter-book
+looks it up by, with its execution time, so the build that follows renders every chapter from the
+cache and executes nothing. A chapter whose execution fails is reported with its traceback and not cached, the other
 chapters still run, and the script exits with status 1, so scripts/build_book.sh stops there.
 
 The outputs are the same as a serial build's: each chapter is seeded, trains for a number of
