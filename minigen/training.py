@@ -40,7 +40,7 @@ from minigen.utils import TrainingDiverged, get_device
 from minigen.utils import progress as progress_bar
 
 __all__ = ["check_budget", "check_seed", "Batches", "Run", "seeded", "place", "settings_of",
-           "flush_denormals", "MAX_LOSS", "MAX_WEIGHT"]
+           "flush_denormals", "frozen", "MAX_LOSS", "MAX_WEIGHT"]
 
 # Divergence bounds (see :class:`Run`, item 7). A run stops with TrainingDiverged when a value a
 # step records (a loss, an ELBO term, D's mean output) leaves [-MAX_LOSS, MAX_LOSS], or when an
@@ -372,6 +372,31 @@ def flush_denormals():
         yield
     finally:
         torch.set_flush_denormal(before)
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module):
+    """Inside the block the weights of ``modules`` need no gradient; each weight's own setting is
+    restored on leaving, error or not.
+
+    A generator's update back-propagates through its discriminator, which needs the gradients
+    with respect to the discriminator's *inputs* but not its weights; without this block autograd
+    also computes the weights' gradients, which the discriminator's optimiser then clears unread
+    (the official CycleGAN code switches them off the same way, ``set_requires_grad``).
+    ``gan.train_step`` uses it. The
+    gradients that are computed are the same either way, bit for bit (tests/test_gan.py trains
+    with and without it); only the time differs (benchmarks/bench_frozen.py, which also records
+    why the CycleGAN step does not use it).
+    """
+    params = [p for m in modules for p in m.parameters()]
+    before = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, before):
+            p.requires_grad_(flag)
 
 
 def _check_bound(value, name: str) -> float:

@@ -28,10 +28,16 @@ trap 'rm -f _build_book_config.yml' EXIT
 # are executed first, as many at once as there are cores, into the cache the build reads.
 echo "==> executing the chapters, $(python -c 'import os; print(os.cpu_count())') at a time (cached: unchanged chapters are not re-run)"
 python scripts/execute_book.py
+# The timings file only reads the cache, so it is written on the second core while jupyter-book
+# renders on the first.
+python scripts/execute_notebooks.py --from-cache _build/.jupyter_cache --out _build/timings.json \
+  > _build/timings.log 2>&1 &
+timings_pid=$!
 echo "==> building the book from the executed chapters"
 jupyter-book build . --config _build_book_config.yml --warningiserror --keep-going
 echo "==> this machine's execution time of each chapter (from jupyter-book's cache): _build/timings.json"
-python scripts/execute_notebooks.py --from-cache _build/.jupyter_cache --out _build/timings.json
+wait "$timings_pid" || { cat _build/timings.log; exit 1; }
+cat _build/timings.log
 echo "==> checking that the book shows every figure the chapters produce"
 python scripts/book_figures.py _build/html
 echo "==> book built in $((SECONDS - start)) s. Open $PWD/_build/html/index.html in a browser."

@@ -1,9 +1,11 @@
 """minigen.gan: the losses and the R1 penalty pinned to hand-computed values and a float64
 re-derivation, the networks' shapes, one training step, the training loop's behaviour,
 checkpoints and the command line."""
+import importlib.util
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -304,6 +306,47 @@ def test_d_update_changes_D_only_and_g_update_changes_G():
         gan.train_step(model, _ring_batches(config), optimizers, generator=torch.Generator().manual_seed(0))
         assert all(torch.equal(a, b) for a, b in zip(before[frozen], getattr(model, frozen).parameters()))
         assert not all(torch.equal(a, b) for a, b in zip(before[trained], getattr(model, trained).parameters()))
+
+
+def _bench_frozen():
+    """benchmarks/bench_frozen.py, whose plain steps compute every gradient."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_frozen.py"
+    spec = importlib.util.spec_from_file_location("bench_frozen", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("config", [replace(TINY_DIGITS, d_steps=2), replace(TINY_RING, r1=0.1)],
+                         ids=["conv-r1-2-d-steps", "mlp"])
+def test_train_step_is_bit_for_bit_the_step_that_computes_every_gradient(config):
+    # the step asks autograd for D's weights only in D's update and freezes D in G's update
+    # (minigen.training.frozen); the trained weights must be exactly those of the plain step
+    fast, plain = (gan.build(config, seed=0, device="cpu") for _ in range(2))
+    opt_fast, opt_plain = gan.make_optimizers(fast), gan.make_optimizers(plain)
+    start = [p.detach().clone() for p in fast.G.parameters()]
+    g = torch.Generator().manual_seed(3)
+    shape = (1, 28, 28) if config.net == "conv" else (2,)
+    batches = [torch.rand(config.batch_size, *shape, generator=g) for _ in range(8)]
+    for step in range(4):
+        pair = iter(batches[2 * step:2 * step + 2])
+        gan.train_step(fast, lambda: next(pair), opt_fast, generator=torch.Generator().manual_seed(step))
+        pair = iter(batches[2 * step:2 * step + 2])
+        _bench_frozen().plain_gan_step(plain, lambda: next(pair), opt_plain, torch.Generator().manual_seed(step))
+    assert all(torch.equal(a, b) for a, b in zip(fast.state_dict().values(), plain.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(start, fast.G.parameters()))  # G was trained
+    assert all(p.requires_grad for p in fast.parameters())  # D is trainable again after the step
+
+
+def test_train_step_leaves_a_weight_the_user_froze_frozen():
+    model = gan.build(TINY_DIGITS, seed=0, device="cpu")
+    bias = model.D.net[0].bias
+    bias.requires_grad_(False)
+    before = bias.detach().clone()
+    x = torch.rand(TINY_DIGITS.batch_size, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    gan.train_step(model, lambda: x, gan.make_optimizers(model), generator=torch.Generator().manual_seed(0))
+    assert not bias.requires_grad and torch.equal(bias, before)
+    assert all(p.requires_grad for p in model.D.parameters() if p is not bias)
 
 
 @pytest.mark.equation
