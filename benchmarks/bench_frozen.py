@@ -8,20 +8,23 @@ cleared unread before D's next update. In D's update autograd is asked for D's w
 real batch needs a gradient for the R1 penalty's dD/dx, and without ``inputs=`` its own gradient
 would be computed too. :func:`plain_gan_step` below is the step as it was before, computing every
 gradient. This script trains the chapters' GAN (``gan.DIGITS``) both ways from the same start on
-the same batches, alternating (so that other work on the machine slows both alike), and prints
-the CPU seconds of each run, the ratio of the medians, and whether the trained weights are the
-same bit for bit. ``tests/test_gan.py`` asserts that sameness with :func:`plain_gan_step`.
+the same batches, in pairs run one after the other (each going first in turn, so that other work
+on the machine slows both alike), and prints the CPU seconds of each pair, the ratio within each
+pair and their median, and whether the trained weights are the same bit for bit. Both run
+without ``flush_denormals`` (which ``gan.train`` adds; it changes no result). ``tests/test_gan.py``
+asserts that sameness with :func:`plain_gan_step`.
 
 The same freezing in ``cyclegan.train_step`` (D_X and D_Y during G and F's update) was tried and
-left out: its discriminators are small, and on this CPU it made 150 steps slower, not faster
-(wall seconds 14.7, 14.8 and 14.2 against 13.0, 13.7 and 14.4 without it, alternating;
-2026-11-30).
+left out: its discriminators are small, and on this CPU it gave no measurable gain (150 steps,
+wall seconds 14.7, 14.8 and 14.2 with it against 13.0, 13.7 and 14.4 without, alternating, with a
+throwaway script; 2026-11-30).
 
-**Record** (2026-11-30, ``python benchmarks/bench_frozen.py``, one thread, 2-core machine, load
-0.5 at the start and 0.8 at the end, nothing else running; CPU seconds of 100 steps, five
-alternating runs each): computing every gradient 5.6, 5.6, 6.2, 6.2, 6.5; as minigen trains 5.1,
-5.2, 5.3, 5.8, 6.2; median ratio 1.15; the weights the same bit for bit. The spread within each
-set shows how noisy this shared machine is; the gain is the difference of the medians.
+**Record** (2026-11-30, ``python benchmarks/bench_frozen.py --repeats 9``, one thread, 2-core
+machine, load 1.0 at the start and at the end, nothing else running; CPU seconds of 100 steps,
+pair by pair, computing every gradient / as minigen trains): 6.71 / 5.75; 5.95 / 6.17; 6.30 /
+5.17; 7.33 / 6.23; 7.56 / 6.85; 7.49 / 6.73; 7.71 / 6.84; 6.98 / 6.75; 6.21 / 5.82. Ratios 0.96
+to 1.22, median 1.11, above 1 in 8 of the 9 pairs: a step about 10 % cheaper. The weights were
+the same bit for bit. The spread between pairs shows how noisy this shared machine is.
 """
 from __future__ import annotations
 
@@ -65,8 +68,8 @@ def run_gan(plain: bool, x: torch.Tensor, steps: int):
     for _ in range(steps):
         if plain:
             plain_gan_step(model, lambda: next(batches), optimizers, g)
-        else:
-            gan.train_step(model, lambda: next(batches), optimizers, generator=g)
+        else:  # as gan.train runs it: the data were checked once, before the loop
+            gan.train_step(model, lambda: next(batches), optimizers, generator=g, _checked=True)
     return time.process_time() - start, model
 
 
@@ -80,19 +83,20 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, {args.threads} thread(s), load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     x = digits("train", device="cpu")[0]
-    times, weights = {True: [], False: []}, {}
-    for _ in range(args.repeats):
-        for plain in (True, False):
-            seconds, model = run_gan(plain, x, args.steps)
-            times[plain].append(seconds)
+    pairs, weights = [], {}
+    for repeat in range(args.repeats):
+        seconds = {}
+        for plain in ((True, False) if repeat % 2 == 0 else (False, True)):  # each goes first in turn
+            seconds[plain], model = run_gan(plain, x, args.steps)
             weights[plain] = model.state_dict()
+        pairs.append((seconds[True], seconds[False]))
     same = all(torch.equal(a, b) for a, b in zip(weights[True].values(), weights[False].values()))
-    before, now = sorted(times[True]), sorted(times[False])
-    print(f"GAN (gan.DIGITS), {args.steps} steps, CPU seconds of this process, sorted: "
-          f"{', '.join(f'{t:.1f}' for t in before)} computing every gradient; "
-          f"{', '.join(f'{t:.1f}' for t in now)} as minigen trains")
-    mid = len(before) // 2
-    print(f"median ratio {before[mid] / now[mid]:.2f}x; weights the same bit for bit: {same}")
+    ratios = sorted(before / now for before, now in pairs)
+    print(f"GAN (gan.DIGITS), {args.steps} steps, CPU seconds of this process, pair by pair "
+          f"(computing every gradient / as minigen trains): "
+          f"{'; '.join(f'{before:.2f} / {now:.2f}' for before, now in pairs)}")
+    print(f"ratios {', '.join(f'{r:.2f}' for r in ratios)}; median {ratios[len(ratios) // 2]:.2f}x; "
+          f"weights the same bit for bit: {same}")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 

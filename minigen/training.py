@@ -383,10 +383,9 @@ def frozen(*modules: nn.Module):
     with respect to the discriminator's *inputs* but not its weights; without this block autograd
     also computes the weights' gradients, which the discriminator's optimiser then clears unread
     (the official CycleGAN code switches them off the same way, ``set_requires_grad``).
-    ``gan.train_step`` uses it. The
-    gradients that are computed are the same either way, bit for bit (tests/test_gan.py trains
-    with and without it); only the time differs (benchmarks/bench_frozen.py, which also records
-    why the CycleGAN step does not use it).
+    ``gan.train_step`` uses it. The gradients that are computed are the same either way, bit for
+    bit on the CPU (tests/test_gan.py trains with and without it); only the time differs
+    (benchmarks/bench_frozen.py, which also records why the CycleGAN step does not use it).
     """
     params = [p for m in modules for p in m.parameters()]
     before = [p.requires_grad for p in params]

@@ -325,6 +325,16 @@ def test_train_step_is_bit_for_bit_the_step_that_computes_every_gradient(config)
     fast, plain = (gan.build(config, seed=0, device="cpu") for _ in range(2))
     opt_fast, opt_plain = gan.make_optimizers(fast), gan.make_optimizers(plain)
     start = [p.detach().clone() for p in fast.G.parameters()]
+    d_grads = {}  # D's gradients as each D update read them
+
+    def record(key, model, step):
+        def wrapped(*args, **kwargs):
+            d_grads[key] = [p.grad.clone() for p in model.D.parameters()]
+            return step(*args, **kwargs)
+        return wrapped
+
+    opt_fast["D"].step = record("fast", fast, opt_fast["D"].step)
+    opt_plain["D"].step = record("plain", plain, opt_plain["D"].step)
     g = torch.Generator().manual_seed(3)
     shape = (1, 28, 28) if config.net == "conv" else (2,)
     batches = [torch.rand(config.batch_size, *shape, generator=g) for _ in range(8)]
@@ -335,6 +345,10 @@ def test_train_step_is_bit_for_bit_the_step_that_computes_every_gradient(config)
         _bench_frozen().plain_gan_step(plain, lambda: next(pair), opt_plain, torch.Generator().manual_seed(step))
     assert all(torch.equal(a, b) for a, b in zip(fast.state_dict().values(), plain.state_dict().values()))
     assert not all(torch.equal(a, b) for a, b in zip(start, fast.G.parameters()))  # G was trained
+    # the saving itself: G's update left D's gradients as D's last update read them (D frozen),
+    # where the plain step's G update added its own to them
+    assert all(torch.equal(p.grad, g) for p, g in zip(fast.D.parameters(), d_grads["fast"]))
+    assert not all(torch.equal(p.grad, g) for p, g in zip(plain.D.parameters(), d_grads["plain"]))
     assert all(p.requires_grad for p in fast.parameters())  # D is trainable again after the step
 
 
