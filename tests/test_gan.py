@@ -345,8 +345,10 @@ def test_train_step_is_bit_for_bit_the_step_that_computes_every_gradient(config)
         _bench_frozen().plain_gan_step(plain, lambda: next(pair), opt_plain, torch.Generator().manual_seed(step))
     assert all(torch.equal(a, b) for a, b in zip(fast.state_dict().values(), plain.state_dict().values()))
     assert not all(torch.equal(a, b) for a, b in zip(start, fast.G.parameters()))  # G was trained
-    # the saving itself: G's update left D's gradients as D's last update read them (D frozen),
-    # where the plain step's G update added its own to them
+    # the freeze's saving itself: G's update left D's gradients as D's last update read them,
+    # where the plain step's G update added its own to them. (The other saving, no gradient for
+    # the real batch in D's update, is checked here only for harm, by the equal weights;
+    # benchmarks/bench_frozen.py measures the two together.)
     assert all(torch.equal(p.grad, g) for p, g in zip(fast.D.parameters(), d_grads["fast"]))
     assert not all(torch.equal(p.grad, g) for p, g in zip(plain.D.parameters(), d_grads["plain"]))
     assert all(p.requires_grad for p in fast.parameters())  # D is trainable again after the step
