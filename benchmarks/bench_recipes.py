@@ -93,6 +93,14 @@ make its scoring quicker; FD depends on the number of samples, so the targets ne
   9.5 times the floor (not met). Against the run above with the same settings, seed 1 made 899
   steps by 60 s there: a wall-clock budget gives a different step count in each run, and the
   smallest class at 60 s sits near the 5 % line (3.9 % to 6.4 % over the two runs' seeds).
+* ``--systems recipe-gan minigen-gan`` (2026-11-30, after ``gan.train_step`` stopped computing
+  gradients nobody reads, about 10 % cheaper per step, benchmarks/bench_frozen.py; load 1.1 at the
+  start, 1.0 at the end, nothing else running): recipe FD 52.95 / 54.42 and 34.38 / 36.22;
+  minigen 2.83 / 2.60 and 1.61 / 1.59 after 1,003 / 1,217 and 2,086 / 2,371 steps; ratios
+  18.73 / 20.97 and 21.38 / 22.80 (met); classes 10 / 10 at both marks, smallest class 5.7 % to
+  7.9 % (met); 1.61 is 7.9 times the floor (not met). Over the eight recorded runs of
+  ``gan.DIGITS``'s settings (two seeds in each of this script's last three records and in
+  benchmarks/tune_gan_budget.py's), every class reached 5 % in 6 at 60 s and in all 8 at 120 s.
 """
 from __future__ import annotations
 
