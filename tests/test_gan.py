@@ -325,6 +325,7 @@ def test_train_step_is_bit_for_bit_the_step_that_computes_every_gradient(config)
     fast, plain = (gan.build(config, seed=0, device="cpu") for _ in range(2))
     opt_fast, opt_plain = gan.make_optimizers(fast), gan.make_optimizers(plain)
     start = [p.detach().clone() for p in fast.G.parameters()]
+    plain_step = _bench_frozen().plain_gan_step
     d_grads = {}  # D's gradients as each D update read them
 
     def record(key, model, step):
@@ -342,7 +343,7 @@ def test_train_step_is_bit_for_bit_the_step_that_computes_every_gradient(config)
         pair = iter(batches[2 * step:2 * step + 2])
         gan.train_step(fast, lambda: next(pair), opt_fast, generator=torch.Generator().manual_seed(step))
         pair = iter(batches[2 * step:2 * step + 2])
-        _bench_frozen().plain_gan_step(plain, lambda: next(pair), opt_plain, torch.Generator().manual_seed(step))
+        plain_step(plain, lambda: next(pair), opt_plain, torch.Generator().manual_seed(step))
     assert all(torch.equal(a, b) for a, b in zip(fast.state_dict().values(), plain.state_dict().values()))
     assert not all(torch.equal(a, b) for a, b in zip(start, fast.G.parameters()))  # G was trained
     # the freeze's saving itself: G's update left D's gradients as D's last update read them,
