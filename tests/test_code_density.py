@@ -171,6 +171,46 @@ def test_em_steps_match_steps_by_hand():
     assert all(b >= a - 1e-9 for a, b in zip(lls, lls[1:]))
 
 
+def em_by_the_definition(z, K, iters, generator):
+    """EM as the definitions read: every z_n - m_k formed, solved against L_k, and weighted."""
+    n, d = z.shape
+    jitter = 1e-6 * z.var(0).mean() * torch.eye(d, dtype=z.dtype)
+    means = z[torch.randperm(n, generator=generator)[:K]]
+    cov = (torch.cov(z.T) + jitter).expand(K, d, d)
+    weights = torch.full((K,), 1.0 / K, dtype=z.dtype)
+    for _ in range(iters):
+        L = torch.linalg.cholesky(cov)
+        diff = z.T[None] - means[:, :, None]  # (K, d, N)
+        white = torch.linalg.solve_triangular(L, diff, upper=False)
+        log_r = weights.log() + (-0.5 * white.pow(2).sum(1) - L.diagonal(dim1=1, dim2=2).log().sum(1)[:, None]).T
+        r = (log_r - torch.logsumexp(log_r, 1, keepdim=True)).exp()
+        nk = r.sum(0)
+        weights, means = nk / n, (r.T @ z) / nk[:, None]
+        diff = z[:, None] - means[None]  # (N, K, d)
+        cov = torch.einsum("nk,nki,nkj->kij", r, diff, diff) / nk[:, None, None] + jitter
+    return weights, means, cov
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_em_is_em_by_the_definition(offset):
+    """_em's faster algebra (outer products, one batched product for the E step) gives the fit
+    of EM written as its definitions read, on 20-dimensional codes and 20 components as the
+    book fits them, after 100 steps; also far from the origin, where E[z z^T] - m m^T would
+    lose the covariance to cancellation if the codes were not centred first."""
+    g = torch.Generator().manual_seed(20)
+    z = torch.randn(3000, 20, generator=g, dtype=F64) * torch.rand(20, generator=g, dtype=F64)
+    z = torch.cat([z[:1000] + 1.5, z[1000:] - 0.7]) + offset
+    w, m, c = em_by_the_definition(z, 20, 100, torch.Generator().manual_seed(21))
+    fit = vae._em(z, 20, 100, torch.Generator().manual_seed(21))
+    np.testing.assert_allclose(fit.weights.numpy(), w.numpy(), rtol=1e-7)
+    np.testing.assert_allclose(fit.means.numpy(), m.numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(covariances(fit), c.numpy(), rtol=1e-7, atol=1e-9)
+    # the outer products in slices of 700 codes (a data set too large to hold them at once)
+    sliced = vae._em(z, 20, 100, torch.Generator().manual_seed(21), outer_numbers=700 * 20 * 20)
+    np.testing.assert_allclose(covariances(sliced), covariances(fit), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(sliced.means.numpy(), fit.means.numpy(), rtol=1e-8, atol=1e-10)
+
+
 def test_fit_uses_posterior_draws_not_means():
     """With one component the fit is the mean and covariance of z = mu + sigma eps: about
     mean(mu) and Cov(mu) + mean(sigma^2). Fitting the means alone would miss the sigma^2 part,
