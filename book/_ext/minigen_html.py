@@ -9,6 +9,11 @@
   unless set ("Got invalid theme mode" on a first visit): `auto` follows the reader's system.
 - The reference list is labelled author-year, as the citations in the text are ("Goodfellow et
   al., 2014" rather than "[17]"): the bibliography style `minigen_authoryear` (book/references.md).
+- pybtex looks a backend up by name through the installed packages' entry points, about 30 ms
+  each time, and did so about 360 times a build (once per author label, once per citation):
+  10 of the build's 27 s. The labels render with one plain-text backend made once, and the
+  plain-text backend that sphinxcontrib-bibtex asks for by name is registered at run time (the
+  same class), which pybtex finds first.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import string
 from collections import Counter
 from pathlib import Path
 
+from pybtex.backends.plaintext import Backend as PlaintextBackend
 from pybtex.plugin import register_plugin
 from pybtex.richtext import Text
 from pybtex.style.formatting.plain import Style as PlainStyle
@@ -43,6 +49,9 @@ def _page_context(app, pagename, templatename, context, doctree) -> None:
         context["script_files"] = unique
 
 
+PLAINTEXT = PlaintextBackend()
+
+
 class AuthorYearLabels(BaseLabelStyle):
     """"Kingma and Welling, 2014", "Goodfellow et al., 2014"; "2014a", "2014b" if two would clash."""
 
@@ -58,7 +67,7 @@ class AuthorYearLabels(BaseLabelStyle):
     @staticmethod
     def _label(entry) -> str:
         persons = entry.persons.get("author") or entry.persons.get("editor") or []
-        names = [Text(*person.rich_last_names).render_as("text") for person in persons]
+        names = [Text(*person.rich_last_names).render(PLAINTEXT) for person in persons]
         if not names:
             who = entry.fields.get("key") or entry.key
         elif len(names) == 1:
@@ -77,6 +86,7 @@ class AuthorYearStyle(PlainStyle):
 def setup(app):
     register_plugin("pybtex.style.labels", "minigen_authoryear", AuthorYearLabels, force=True)
     register_plugin("pybtex.style.formatting", "minigen_authoryear", AuthorYearStyle, force=True)
+    register_plugin("pybtex.backends", "plaintext", PlaintextBackend, force=True)
     app.connect("builder-inited", _add_static)
     app.connect("html-page-context", _page_context)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
