@@ -473,7 +473,10 @@ def train_step(
     #     a round trip, and (when lambda_id > 0) leave images of the target
     #     domain alone.
     fake_y, fake_x = G(x), F(y)
-    l_cyc = cycle_fn(x, F(fake_y), y, G(fake_x))
+    # with lambda_cyc = 0 (an ablation): only recorded. Its gradient would
+    # be 0 times the term's, and adding zeros changes no weight.
+    with torch.set_grad_enabled(c.lambda_cyc > 0):
+        l_cyc = cycle_fn(x, F(fake_y), y, G(fake_x))
     # with lambda_id = 0: only recorded
     with torch.set_grad_enabled(c.lambda_id > 0):
         l_id = identity_fn(x, F(x), y, G(y))

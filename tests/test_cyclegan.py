@@ -456,6 +456,53 @@ def test_lambda_id_zero_records_identity_without_training_on_it():
     assert losses["generator"].item() == pytest.approx((l_gan + TINY.lambda_cyc * l_cyc).item(), rel=1e-5)
 
 
+def _step_with_every_gradient(model, x, y, opts):
+    """The step as it was before lambda_cyc = 0 skipped the cycle term's backward pass: the
+    term is always on the graph (history buffers of size 0)."""
+    c, G, F, D_X, D_Y = model.config, model.G, model.F, model.D_X, model.D_Y
+    fake_y, fake_x = G(x), F(y)
+    l_cyc = cg.cycle_loss(x, F(fake_y), y, G(fake_x))
+    with torch.no_grad():
+        l_id = cg.identity_loss(x, F(x), y, G(y))
+    l_gen = cg.generator_objective(D_Y(fake_y), D_X(fake_x), l_cyc, l_id,
+                                   lambda_cyc=c.lambda_cyc, lambda_id=c.lambda_id)
+    opts["GF"].zero_grad(set_to_none=True)
+    l_gen.backward()
+    opts["GF"].step()
+    l_dis = cg.discriminator_objective(D_X(x), D_X(fake_x.detach()), D_Y(y), D_Y(fake_y.detach()))
+    opts["D"].zero_grad(set_to_none=True)
+    l_dis.backward()
+    opts["D"].step()
+    return l_cyc.detach()
+
+
+@pytest.mark.equation
+def test_lambda_cyc_zero_is_bit_for_bit_the_step_with_every_gradient():
+    """The ablation without a cycle loss skips the term's backward pass (its gradient is 0 times
+    the term's): after three steps every weight equals, bit for bit, that of the step that
+    computes it, and the cycle loss is still recorded."""
+    off = dataclasses.replace(TINY, lambda_cyc=0.0, lambda_id=0.0)
+    fast, slow = cg.build(off, seed=0, device="cpu"), cg.build(off, seed=0, device="cpu")
+    opts_fast, opts_slow = cg.make_optimizers(fast), cg.make_optimizers(slow)
+    for step in range(3):
+        x, y = _tiny_data(4 + step)
+        losses = cg.train_step(fast, x, y, opts_fast, cg.ImageHistory(0), cg.ImageHistory(0))
+        l_cyc = _step_with_every_gradient(slow, x, y, opts_slow)
+        assert torch.equal(losses["cycle"], l_cyc) and l_cyc.item() > 0
+    for p, q in zip(fast.parameters(), slow.parameters()):
+        assert torch.equal(p, q)
+    assert any(not torch.equal(p, q) for p, q in
+               zip(fast.parameters(), cg.build(off, seed=0, device="cpu").parameters()))
+    # the saving: F's passes in the step, F(y), F(G(x)) and F(x), build a graph only for F(y)
+    # (and for F(G(x)) too when the cycle term is trained on)
+    for lambda_cyc, graphs in ((0.0, [True, False, False]), (TINY.lambda_cyc, [True, True, False])):
+        model = cg.build(dataclasses.replace(off, lambda_cyc=lambda_cyc), seed=0, device="cpu")
+        seen = []
+        model.F.register_forward_hook(lambda *_: seen.append(torch.is_grad_enabled()))
+        cg.train_step(model, x, y, cg.make_optimizers(model), cg.ImageHistory(0), cg.ImageHistory(0))
+        assert seen == graphs, lambda_cyc
+
+
 @pytest.mark.equation
 def test_loss_functions_plug_into_the_step():
     x, y = _tiny_data(4)
