@@ -37,7 +37,7 @@ on the 4,000 training digits of ``minigen.data.digits("train")`` (grey levels in
 * ``minigen-vae``: ``minigen.vae.build(vae.DIGITS)`` trained by ``minigen.vae.train``, and
   sampled through its ex-post density: at each mark ``vae.fit_code_density`` (its default of 20
   Gaussians, on one posterior draw per training digit) is fitted afresh and the codes are drawn
-  from it. The fit takes about 3 s; it is outside the training clock and printed beside each
+  from it. The fit takes about 2 s; it is outside the training clock and printed beside each
   mark.
 * ``minigen-gan``: ``minigen.gan.build(gan.DIGITS)`` trained by ``minigen.gan.train``.
 
