@@ -1,9 +1,9 @@
 """minigen.gan: the losses and the R1 penalty pinned to hand-computed values and a float64
 re-derivation, the networks' shapes, one training step, the training loop's behaviour,
 checkpoints and the command line."""
-import importlib.util
 import json
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +16,10 @@ from minigen import gan
 from minigen.checkpoint import CheckpointError, load_checkpoint
 from minigen.data import ring8
 from minigen.utils import TrainingDiverged
+
+# benchmarks/bench_frozen.py, whose plain step computes every gradient
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_frozen  # noqa: E402
 
 LN2 = math.log(2.0)
 TINY_RING = replace(gan.RING, width=16, depth=2, batch_size=32, lr_g=1e-3, lr_d=1e-3, r1=0.0)
@@ -308,15 +312,6 @@ def test_d_update_changes_D_only_and_g_update_changes_G():
         assert not all(torch.equal(a, b) for a, b in zip(before[trained], getattr(model, trained).parameters()))
 
 
-def _bench_frozen():
-    """benchmarks/bench_frozen.py, whose plain steps compute every gradient."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_frozen.py"
-    spec = importlib.util.spec_from_file_location("bench_frozen", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("config", [replace(TINY_DIGITS, d_steps=2), replace(TINY_RING, r1=0.1)],
                          ids=["conv-r1-2-d-steps", "mlp"])
 def test_train_step_is_bit_for_bit_the_step_that_computes_every_gradient(config):
@@ -325,7 +320,7 @@ def test_train_step_is_bit_for_bit_the_step_that_computes_every_gradient(config)
     fast, plain = (gan.build(config, seed=0, device="cpu") for _ in range(2))
     opt_fast, opt_plain = gan.make_optimizers(fast), gan.make_optimizers(plain)
     start = [p.detach().clone() for p in fast.G.parameters()]
-    plain_step = _bench_frozen().plain_gan_step
+    plain_step = bench_frozen.plain_gan_step
     d_grads = {}  # D's gradients as each D update read them
 
     def record(key, model, step):
