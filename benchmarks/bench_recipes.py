@@ -453,7 +453,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     device = get_device(args.device)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+    print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs, "
           f"load average (1 min) {load:.2f} at the start")
     gan_config = gan_settings(args.gan_set)
     print(f"minigen vae.DIGITS = {vae.DIGITS}\nminigen gan.DIGITS = {gan.DIGITS}")

@@ -161,3 +161,47 @@ def test_gan_set_changes_only_the_named_fields(bench):
     for bad in (["nope=1"], ["betas"], ["batch_size="]):
         with pytest.raises(SystemExit, match="--gan-set takes NAME=VALUE"):
             bench.gan_settings(bad)
+
+
+def _tune_floor():
+    spec = importlib.util.spec_from_file_location("tune_gan_floor", PATH.parent / "tune_gan_floor.py")
+    tune = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune)
+    return tune
+
+
+def test_tune_floor_trains_as_gan_train_does():
+    # the script's figures are of gan.DIGITS as gan.train trains it: same batches, noise, weights
+    x = digits("train", device="cpu")[0][:300]
+    *_, (step, _, model, generators) = _tune_floor().train(x, 2, [3, 7], [0.5])
+    reference = gan.build(gan.DIGITS, seed=2, device="cpu")
+    gan.train(reference, x, steps=7, seed=2, device="cpu", progress=False)
+    assert step == 7 and list(generators) == ["live", "ema 0.5"] and generators["live"] is model.G
+    for (name, a), b in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(a, b), name
+    # the EMA copy moved away from its initial weights, and is not the live generator
+    ema, live = generators["ema 0.5"].fc[0].weight, model.G.fc[0].weight
+    initial = gan.build(gan.DIGITS, seed=2, device="cpu").G.fc[0].weight
+    assert not torch.equal(ema, live) and not torch.equal(ema, initial)
+
+
+def test_tune_floor_ema_update_by_hand():
+    ema_update = _tune_floor().ema_update
+    ema, live = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        ema.weight.copy_(torch.tensor([1.0, 2.0, 3.0]))
+        live.weight.copy_(torch.tensor([5.0, 6.0, 11.0]))
+        live.running_mean.copy_(torch.tensor([0.5, -1.0, 2.0]))
+    ema_update(ema, live, 0.75)
+    assert torch.allclose(ema.weight, torch.tensor([2.0, 3.0, 5.0]))  # 0.75 * ema + 0.25 * live
+    assert torch.equal(ema.running_mean, live.running_mean)  # buffers copied, not averaged
+    assert torch.equal(live.weight, torch.tensor([5.0, 6.0, 11.0]))  # the live weights untouched
+
+
+def test_tune_floor_script_runs(capsys):
+    _tune_floor().main(["--steps", "2", "4", "--emas", "0.5"])
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["0"]]
+    assert [(r[1], " ".join(r[3:-3])) for r in rows] == [("2", "live"), ("2", "ema 0.5"),
+                                                          ("4", "live"), ("4", "ema 0.5")]
+    assert all(math.isfinite(float(r[-3])) for r in rows)
