@@ -102,7 +102,7 @@ make its scoring quicker; FD depends on the number of samples, so the targets ne
   ``gan.DIGITS``'s settings (two seeds in each of this script's last three records and in
   benchmarks/tune_gan_budget.py's), every class reached 5 % in 6 at 60 s and in all 8 at 120 s.
 * The default run, ``--threads 1`` (2026-11-30, session 10, on a faster machine: minigen's
-  GAN made 31.5 to 32.4 steps/s, against 17 to 20 in the records above; the recipe's 3.2
+  GAN made 31.5 to 32.4 steps/s, against 15 to 20 in the quiet records above; the recipe's 3.2
   to 3.3; load 0.95 at the start, 1.00 at the end; nothing else running but, in its first
   four minutes, a 4-s test run and one FD on the other core): VAE recipe FD 6.70 / 7.00 and
   6.16 / 6.32, minigen 1.66 / 1.53 and 1.39 / 1.46, ratios 4.03 / 4.58 and 4.43 / 4.34, 10 classes
@@ -112,8 +112,8 @@ make its scoring quicker; FD depends on the number of samples, so the targets ne
   classes on both seeds at both marks, smallest class 6.6 % to 8.0 % (met); 1.23 is 6.0
   times the floor (not met). So with 1.6 to 1.8 times the last record's steps the floor target is
   still missed; benchmarks/tune_gan_floor.py measures the FD at fixed step counts up to 12,000
-  (it levels off near 4.4 times the floor) and an average of the generator's weights (no
-  clear win).
+  (4.3 and 4.5 times the floor at 12,000) and an average of the generator's weights (a small
+  gain, not enough).
 """
 from __future__ import annotations
 

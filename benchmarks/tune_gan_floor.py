@@ -22,11 +22,16 @@ running statistics copied from the live generator). Sampling from such an averag
 practice: Karras et al. (2018, "Progressive growing of GANs for improved quality, stability, and
 variation", ICLR) show their generator's outputs through an average with decay 0.999, and Yazici
 et al. (2019, "The unusual effectiveness of averaging in GAN training", ICLR) measure what it
-gains. It averages out the oscillation of the last few hundred steps without changing the
-training. It is not part of ``gan.DIGITS``; the scores say whether it would be worth adding.
+gains. With decay d it averages the last 1 / (1 - d) steps or so (100 steps for 0.99, 200 for
+0.995), smoothing the generator's step-to-step oscillation without changing the training. The
+copies keep the live generator's batch-norm running statistics, which need not match their
+averaged weights (PGGAN's generator, unlike this one, has no batch norm); recomputing them might
+gain more and was not tried. The EMA is not part of ``gan.DIGITS``; the scores say whether it
+would be worth adding.
 
 Run one process per seed side by side (``--seeds 0`` and ``--seeds 1``, one thread each) on the
-2-core machine.
+2-core machine. "CPU s" is the process's CPU time spent training: with ``--threads`` above 1 it
+sums the threads' time and is not the wall-clock budget that issue 16 sets.
 
 **Record** (2026-11-30, ``--seeds 0`` and ``--seeds 1`` side by side, one thread each, on the
 2-core AMD EPYC; load 0.87 at the start, 2.03 at the end, nothing else running; 1,000 samples
@@ -39,40 +44,60 @@ scored on the validation digits; the floor is 0.2037, so 5 times it is 1.02):
      8000   243.9 / 238.9        0.89 / 1.18    0.95 / 0.85    0.93 / 0.84    10 everywhere
     12000   367.5 / 364.5        0.92 / 0.87    0.91 / 0.84    0.90 / 0.82    10 everywhere
 
-What it says:
+What it says (one training run per seed and step count; how much the FD of one trained generator
+moves when its 1,000 samples are redrawn was not measured here):
 
 * On this machine a step costs about 30 ms of CPU, so 120 s of training is about 4,000 steps.
-  (Earlier sessions' records, in ``benchmarks/bench_recipes.py`` and ``bench_frozen.py``, were
-  made on a machine where the same step cost about 57 to 60 ms: about 2,100 steps in 120 s.)
+  In the earlier records of ``benchmarks/bench_recipes.py`` a step took 49 to 67 ms of wall time
+  on a quiet machine (about 1,800 to 2,400 steps in 120 s), partly before ``gan.train_step``
+  became about 10 % cheaper (``benchmarks/bench_frozen.py``).
 * At 4,000 steps the FD is 1.10 and 1.17, 5.4 and 5.8 times the floor: the target is not met on
-  the worst seed. At about 2,100 steps (the earlier machine's 120 s) it is about 1.8.
-* The FD keeps falling with more steps but levels off: 8,000 and 12,000 steps (4 and 6 minutes
-  here) give 0.87 to 1.18, 4.3 to 5.8 times the floor, and 0.87 and 0.92 at 12,000 steps (4.3 and
-  4.5 times). So 5 times the floor is close to the best these small networks (16 and 32
-  channels) reached at any budget measured here, not only at 120 s.
-* An EMA of the generator's weights is no clear win. With decay 0.99 the FD changed by +20 % and
-  -5 % at 1,000 steps (seeds 0 / 1; the average still remembers the early generator), -11 % and
-  -4 % at 2,000, -5 % and -14 % at 4,000, +6 % and -28 % at 8,000, -1 % and -4 % at 12,000. At
-  4,000 steps it gives 1.04 and 1.01, 5.1 and 5.0 times the floor: on one seed just inside the
-  target, on the other just outside, with no margin on a score whose two seeds differ by up to
-  0.3 at the same step count (8,000 steps).
-* Sampling with batch norm in training mode (each batch's own statistics, as the DCGAN recipe
-  draws its samples) instead of the running averages, measured by hand on this script's runs:
-  1.89 / 1.57 at 2,000 steps and 0.99 / 1.04 at 4,000 (one batch of 1,000 z), against 1.82 /
-  1.71 and 1.10 / 1.17. About what the EMA gains at 4,000 steps, and again no margin.
+  the worst seed. At 2,000 steps, about what the earlier machine made in 120 s, it is 1.82 and
+  1.71.
+* The live generator's FD does not fall steadily after 4,000 steps: seed 0 gives 1.10, 0.89 and
+  0.92 at 4,000, 8,000 and 12,000 steps, seed 1 1.17, 1.18 and 0.87. Of the counts measured, it
+  is within 5 times the floor on both seeds only at 12,000 steps (6 minutes here; 4.5 and 4.3
+  times). The best FD measured is 0.87 live (4.3 times) and 0.82 with an EMA (4.0 times): for
+  these settings and these two seeds, 5 times the floor is reached with a margin of 14 to 19 %
+  at best, after three times the steps that 120 s gives here.
+* An EMA of the generator's weights gives a small, fairly steady gain from 2,000 steps on, not
+  enough for the target. With decay 0.99 the FD changed by -11 % and -4 % at 2,000 steps (seeds
+  0 / 1), -5 % and -14 % at 4,000, +6 % and -28 % at 8,000, -1 % and -4 % at 12,000: lower in 7
+  of these 8 cases (decay 0.995: 6 of 8). At 1,000 steps it changed by +20 % and -5 %: the
+  generator is still improving fast there, and the average lags 100 to 200 steps behind it. At
+  4,000 steps the EMA gives 1.04 and 1.01, 5.1 and 5.0 times the floor: just outside the
+  target on one seed and just inside on the other. Both EMAs are within 5 times the floor on
+  both seeds from 8,000 steps, where the live generator needs 12,000. In the probes below, at
+  120 s, decay 0.99 lowered the FD on all three seeds (1.26 to 1.08, 1.17 to 1.04, 1.56 to 1.47),
+  and the third seed stayed far from the target.
+* Sampling with batch norm in training mode (each batch's own statistics) instead of the running
+  averages, measured by hand on a re-run of this script's ``train`` (the same training): in one
+  batch of 1,000 z, 1.89 / 1.57 at 2,000 steps and 0.99 / 1.04 at 4,000, against 1.82 / 1.71
+  and 1.10 / 1.17; in batches of 64, as the DCGAN recipe draws its samples, 1.89 / 1.56 and
+  1.02 / 1.03. Worse on seed 0 at 2,000 steps, about what the EMA gains at 4,000, and no margin.
+* How far apart runs are: the seeds differ by up to 0.29 at the same step count (1,000 and 8,000
+  steps, live); a third seed in the probes scored 1.56 at 120 s against 1.26 and 1.17; and the
+  probe loop, with its own batch order and scoring noise, gave seed 0 1.26 at about 3,950 steps
+  where this script gives 1.10 at 4,000. A difference between two runs smaller than about 0.2
+  is within that spread; the EMA and batch-norm deltas above are paired (the same run scored two
+  ways), which is why their direction means more than their size.
 
-Exploratory probes by hand came first (a throwaway loop equivalent to this one, 60 and 120 s of
-wall time, two runs side by side, seeds 0 / 1, FD of the live generator at 120 s, steps in
-brackets): the default 1.26 / 1.17 (about 4,000; a third seed, 2, scored 1.56); the R1 penalty on
-every 4th step only, with 4 times the weight (the "lazy regularization" of Karras et al. 2020,
-"Analyzing and improving the image quality of StyleGAN", CVPR), 1.14 / 1.13 (about 4,750; seed 2:
-1.57); 24 channels in both networks 1.44 / 1.37 (about 2,300); 32 in the generator 1.34 / 1.41
-(about 2,800); both learning rates halved to 1e-3 1.88 / 1.57; both decayed linearly to 0 over the
-second minute 1.25 / 1.19. Two more probes, z of 64 dimensions and an R1 weight of 0.3, ran while
-the shared machine was half as fast (about 1,800 steps in 120 s) and are not comparable. None of
-these would meet the target on the worst seed. The verdict for issue 16: the 5-times-floor
-target at 120 s is not met by ``gan.DIGITS`` or by any of these changes, and nothing was
-adopted.
+Exploratory probes by hand came first (a throwaway loop equivalent to this script's in what it
+trains but with its own batch order and scoring noise; 60 and 120 s of wall time; seeds 0 / 1; FD
+of the live generator at 120 s, steps in brackets). At normal speed: the default 1.26 / 1.17
+(about 4,000; a third seed, 2, scored 1.56); the R1 penalty on every 4th step only, with 4 times
+the weight (the "lazy regularization" of Karras et al. 2020, "Analyzing and improving the image
+quality of StyleGAN", CVPR), 1.14 / 1.13 (about 4,750; seed 2: 1.57); the same with learning rates
+of 3e-3, 1.49 / 1.31 (about 4,700); 24 channels in both networks 1.44 / 1.37 (about 2,300); 32 in
+the generator 1.34 / 1.41 (about 2,800); both learning rates halved to 1e-3, 1.88 / 1.57; both
+decayed linearly to 0 over the second minute, 1.25 / 1.19. Four more probes ran while two queues
+of probes overlapped, four single-thread processes on the two cores, and made far fewer steps
+than alone (the first two about 1,800, where the default makes about 4,000), so they are not
+comparable: z of 64 dimensions 1.59 / 1.84 (about 1,800), an R1 weight of 0.3 1.95 / 2.08 (about
+1,800), R1 on every 8th step 2.29 / 1.73 (about 2,200), R1 on every 4th step with batches of 32
+1.62 / 1.88 (about 3,600). None of these would meet the target on the worst seed. The verdict for
+issue 16: the 5-times-floor target at 120 s is not met by ``gan.DIGITS`` or by any of these
+changes, and nothing was adopted.
 """
 from __future__ import annotations
 

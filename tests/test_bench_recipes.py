@@ -170,19 +170,52 @@ def _tune_floor():
     return tune
 
 
-def test_tune_floor_trains_as_gan_train_does():
-    # the script's figures are of gan.DIGITS as gan.train trains it: same batches, noise, weights
+def test_tune_floor_trains_as_gan_train_does(monkeypatch):
+    # the script's figures are of gan.DIGITS as gan.train trains it (same batches, noise and
+    # weights), scored between the step counts on the validation digits without disturbing it
+    tune = _tune_floor()
+    splits = []
+
+    def fake_evaluate(images, reference="test", **kwargs):
+        splits.append(reference)
+        return {"fd": 1.0, "classes_covered": 10, "min_class_share": 0.1}
+
+    monkeypatch.setattr(tune.metrics, "evaluate_images", fake_evaluate)
     x = digits("train", device="cpu")[0][:300]
-    *_, (step, _, model, generators) = _tune_floor().train(x, 2, [3, 7], [0.5])
-    reference = gan.build(gan.DIGITS, seed=2, device="cpu")
-    gan.train(reference, x, steps=7, seed=2, device="cpu", progress=False)
+    lives = []  # the live generator's weights after each of steps 1..7, from gan.train
+    for k in range(1, 8):
+        reference = gan.build(gan.DIGITS, seed=2, device="cpu")
+        gan.train(reference, x, steps=k, seed=2, device="cpu", progress=False)
+        lives.append({n: t.clone() for n, t in reference.G.named_parameters()})
+    for step, _, model, generators in tune.train(x, 2, [3, 7], [0.5]):
+        live = model.G
+        for name, G in generators.items():
+            tune.score(model, G, 2)
+            assert model.G is live, f"score({name}) left another generator in the model"
     assert step == 7 and list(generators) == ["live", "ema 0.5"] and generators["live"] is model.G
+    assert splits == ["validation"] * 4  # two generators at two step counts, never the test digits
     for (name, a), b in zip(model.state_dict().items(), reference.state_dict().values()):
         assert torch.equal(a, b), name
-    # the EMA copy moved away from its initial weights, and is not the live generator
-    ema, live = generators["ema 0.5"].fc[0].weight, model.G.fc[0].weight
-    initial = gan.build(gan.DIGITS, seed=2, device="cpu").G.fc[0].weight
-    assert not torch.equal(ema, live) and not torch.equal(ema, initial)
+    # the EMA after every step: w_0 = the initial weights, w_k = 0.5 w_(k-1) + 0.5 live_k
+    expected = dict(gan.build(gan.DIGITS, seed=2, device="cpu").G.named_parameters())
+    for live_k in lives:
+        expected = {n: 0.5 * expected[n] + 0.5 * live_k[n] for n in expected}
+    for name, weight in generators["ema 0.5"].named_parameters():
+        torch.testing.assert_close(weight, expected[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_tune_floor_score_restores_the_model_on_error(monkeypatch):
+    tune = _tune_floor()
+    model = gan.build(gan.DIGITS, seed=0, device="cpu")
+    live, other = model.G, gan.build(gan.DIGITS, seed=1, device="cpu").G
+
+    def broken_sample(*args, **kwargs):
+        raise RuntimeError("sampling failed")
+
+    monkeypatch.setattr(tune.gan, "sample", broken_sample)
+    with pytest.raises(RuntimeError, match="sampling failed"):
+        tune.score(model, other, 0)
+    assert model.G is live
 
 
 def test_tune_floor_ema_update_by_hand():
