@@ -16,7 +16,7 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # otherwise picks convolution kernels that round differently, and the digit GAN's training
 # amplifies that (on an AMD EPYC with AVX-512, chapter 3's 800-step GAN scored FD 3.87 against
 # the stored 2.69, and nbval failed on chapters 3 and 6). A ceiling: CPUs without AVX-512 are
-# unaffected. Set ONEDNN_MAX_CPU_ISA=ALL for the fastest kernels (and other numbers).
+# unaffected. Set ONEDNN_MAX_CPU_ISA=DEFAULT for the widest kernels (and other numbers).
 export ONEDNN_MAX_CPU_ISA="${ONEDNN_MAX_CPU_ISA:-AVX2}"
 start=$SECONDS
 

@@ -56,10 +56,10 @@ def setup_source(root: Path = ROOT) -> str:
         "# package already installed (Colab's torch, numpy, matplotlib, ...) keeps its version.\n"
         "# Locally and in CI, where minigen is installed, it installs nothing. It then picks the\n"
         "# device: a CUDA GPU if there is one (Colab: Runtime > Change runtime type > GPU),\n"
-        "# else Apple's MPS, else the CPU. On the CPU, PyTorch's convolutions keep to the AVX2\n"
-        "# kernels the book's numbers were computed with (chapter 1, on seeds).\n"
+        "# else Apple's MPS, else the CPU. On x86 CPUs, PyTorch's convolutions keep to (at most) the\n"
+        "# AVX2 kernels the book's numbers were computed with (chapter 1, on seeds).\n"
         "import importlib.metadata as md, importlib.util, os, re, subprocess, sys, tempfile\n"
-        'os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")  # read when torch first convolves\n'
+        'os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")  # read at the first convolution\n'
         'if importlib.util.find_spec("minigen") is None:\n'
         '    pip = [sys.executable, "-m", "pip", "install", "-q"]\n'
         f'    subprocess.run(pip + ["--no-deps", "{install_url(root)}"], check=True)\n'
