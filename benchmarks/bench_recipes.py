@@ -101,19 +101,20 @@ make its scoring quicker; FD depends on the number of samples, so the targets ne
   7.9 % (met); 1.61 is 7.9 times the floor (not met). Over the eight recorded runs of
   ``gan.DIGITS``'s settings (two seeds in each of this script's last three records and in
   benchmarks/tune_gan_budget.py's), every class reached 5 % in 6 at 60 s and in all 8 at 120 s.
-* The default run, ``--threads 1`` (2026-11-30, session 10, on a faster machine: minigen's
-  GAN made 31.5 to 32.4 steps/s, against 15 to 20 in the quiet records above; the recipe's 3.2
-  to 3.3; load 0.95 at the start, 1.00 at the end; nothing else running but, in its first
-  four minutes, a 4-s test run and one FD on the other core): VAE recipe FD 6.70 / 7.00 and
-  6.16 / 6.32, minigen 1.66 / 1.53 and 1.39 / 1.46, ratios 4.03 / 4.58 and 4.43 / 4.34, 10 classes
-  on every minigen run, val -ELBO minigen - recipe -3.34 / -3.41 and -6.11 / -6.51: every VAE
-  target met. GAN recipe FD 35.03 / 26.92 and 20.27 / 19.17; minigen 1.77 / 1.84 and 1.23 / 1.15
-  after 1,902 / 1,904 and 3,779 / 3,885 steps; ratios 19.75 / 14.65 and 16.49 / 16.62 (met); 10
-  classes on both seeds at both marks, smallest class 6.6 % to 8.0 % (met); 1.23 is 6.0
-  times the floor (not met). So with 1.6 to 1.8 times the last record's steps the floor target is
-  still missed; benchmarks/tune_gan_floor.py measures the FD at fixed step counts up to 12,000
-  (4.3 and 4.5 times the floor at 12,000) and an average of the generator's weights (a small
-  gain, not enough).
+* The default run, ``--threads 1`` (2026-11-30, session 10, on a faster machine, an AMD
+  EPYC with AVX-512, oneDNN not capped: minigen's GAN made 31.5 to 32.4 steps/s, against
+  15 to 20 in the quiet records above; the recipe's 3.2 to 3.3; load 0.95 at the start,
+  1.00 at the end; nothing else running but, in its first four minutes, a 4-s test run and
+  one FD on the other core): VAE recipe FD 6.70 / 7.00 and 6.16 / 6.32, minigen 1.66 / 1.53 and
+  1.39 / 1.46, ratios 4.03 / 4.58 and 4.43 / 4.34, 10 classes on every minigen run, val -ELBO
+  minigen - recipe -3.34 / -3.41 and -6.11 / -6.51: every VAE target met. GAN recipe FD
+  35.03 / 26.92 and 20.27 / 19.17; minigen 1.77 / 1.84 and 1.23 / 1.15 after 1,902 / 1,904 and
+  3,779 / 3,885 steps; ratios 19.75 / 14.65 and 16.49 / 16.62 (met); 10 classes on both seeds at
+  both marks, smallest class 6.6 % to 8.0 % (met); 1.23 is 6.0 times the floor (not met).
+  So with 1.6 to 1.8 times the last record's steps the floor target is still missed;
+  benchmarks/tune_gan_floor.py measures the FD at fixed step counts up to 12,000 (4.3 and
+  4.5 times the floor at 12,000) and an average of the generator's weights (a small gain,
+  not enough).
 """
 from __future__ import annotations
 

@@ -34,8 +34,9 @@ Run one process per seed side by side (``--seeds 0`` and ``--seeds 1``, one thre
 sums the threads' time and is not the wall-clock budget that issue 16 sets.
 
 **Record** (2026-11-30, ``--seeds 0`` and ``--seeds 1`` side by side, one thread each, on the
-2-core AMD EPYC; load 0.87 at the start, 2.03 at the end, nothing else running; 1,000 samples
-scored on the validation digits; the floor is 0.2037, so 5 times it is 1.02):
+2-core AMD EPYC with AVX-512, oneDNN not capped (its AVX-512 kernels); load 0.87 at the start,
+2.03 at the end, nothing else running; 1,000 samples scored on the validation digits; the floor
+is 0.2037, so 5 times it is 1.02):
 
     steps   CPU s (seed 0 / 1)   FD live        FD EMA 0.99    FD EMA 0.995   classes
      1000    29.8 /  29.9        3.13 / 2.84    3.77 / 2.70    3.98 / 2.96    10 / 9, 10 / 10, 9 / 9
