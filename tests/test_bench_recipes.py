@@ -13,12 +13,17 @@ from minigen.data import digits
 PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_recipes.py"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_recipes", PATH)
+def _script(name):
+    """The script ``benchmarks/<name>.py``, loaded afresh as a module."""
+    spec = importlib.util.spec_from_file_location(name, PATH.parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _script("bench_recipes")
 
 
 def n_params(net):
@@ -101,9 +106,7 @@ def test_script_runs_and_prints_every_system_and_target(bench, capsys):
 
 
 def test_tune_vae_script_runs_and_decides(capsys):
-    spec = importlib.util.spec_from_file_location("tune_vae_digits", PATH.parent / "tune_vae_digits.py")
-    tune = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tune)
+    tune = _script("tune_vae_digits")
     tune.main(["--marks", "0.3", "--seeds", "0", "--samples", "100", "--components", "0", "1", "5"])
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["32"], ["128"])]
@@ -113,10 +116,7 @@ def test_tune_vae_script_runs_and_decides(capsys):
 
 
 def _tune_gan():
-    spec = importlib.util.spec_from_file_location("tune_gan_budget", PATH.parent / "tune_gan_budget.py")
-    tune = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tune)
-    return tune
+    return _script("tune_gan_budget")
 
 
 def test_tune_gan_rule_needs_every_class_and_a_clear_fd_win():
@@ -164,10 +164,7 @@ def test_gan_set_changes_only_the_named_fields(bench):
 
 
 def _tune_floor():
-    spec = importlib.util.spec_from_file_location("tune_gan_floor", PATH.parent / "tune_gan_floor.py")
-    tune = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tune)
-    return tune
+    return _script("tune_gan_floor")
 
 
 def test_tune_floor_trains_as_gan_train_does(monkeypatch):
