@@ -12,11 +12,7 @@ export MINIGEN_QUIET=1
 # pytest-xdist runs one worker per core; one thread per worker avoids oversubscribing the CPU
 # (two torch threads per worker on two cores ran the model tests up to 10x slower).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-# oneDNN's AVX2 kernels, as the stored outputs were computed with: on a CPU with AVX-512 oneDNN
-# otherwise picks convolution kernels that round differently, and the digit GAN's training
-# amplifies that (on an AMD EPYC with AVX-512, chapter 3's 800-step GAN scored FD 3.87 against
-# the stored 2.69, and nbval failed on chapters 3 and 6). A ceiling: CPUs without AVX-512 are
-# unaffected. Set ONEDNN_MAX_CPU_ISA=DEFAULT for the widest kernels (and other numbers).
+# oneDNN's AVX2 kernels, as the stored outputs were computed with (why: scripts/build_book.sh)
 export ONEDNN_MAX_CPU_ISA="${ONEDNN_MAX_CPU_ISA:-AVX2}"
 start=$SECONDS
 
