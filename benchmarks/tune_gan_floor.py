@@ -105,13 +105,19 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from minigen import gan, metrics
-from minigen.data import digits
-from minigen.training import Batches, flush_denormals
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_recipes import gan_settings  # noqa: E402  (--gan-set: gan.DIGITS with changes)
+
+from minigen import gan, metrics  # noqa: E402
+from minigen.data import digits  # noqa: E402
+from minigen.training import Batches, flush_denormals  # noqa: E402
+from minigen.utils import get_device  # noqa: E402
 
 
 @torch.no_grad()
@@ -134,17 +140,19 @@ def score(model: gan.GAN, G: torch.nn.Module, seed: int) -> dict:
     return {"fd": m["fd"], "classes": m["classes_covered"], "min_share": m["min_class_share"]}
 
 
-def train(x_train: torch.Tensor, seed: int, steps, decays):
-    """Train ``gan.DIGITS`` as ``gan.train(model, x_train, seed=seed)`` does, with EMA copies.
+def train(x_train: torch.Tensor, seed: int, steps, decays, config=None, device="cpu"):
+    """Train ``config`` (default ``gan.DIGITS``) as ``gan.train(model, x_train, seed=seed)`` does, with EMA copies.
 
     Yields ``(step, cpu_seconds, model, generators)`` on reaching each count in ``steps``:
     ``generators`` maps ``"live"`` and ``"ema <decay>"`` to the networks; ``cpu_seconds`` is the
     process's CPU time spent training so far (scoring between the counts is not counted).
     """
-    model = gan.build(gan.DIGITS, seed=seed, device="cpu")
+    config, device = config or gan.DIGITS, get_device(device)
+    model = gan.build(config, seed=seed, device=device)
     optimizers = gan.make_optimizers(model)
-    generator = torch.Generator().manual_seed(seed)
-    batches = Batches(len(x_train), gan.DIGITS.batch_size, generator)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    batches = Batches(len(x_train), config.batch_size, generator)
+    x_train = x_train.to(device)
     emas = {decay: copy.deepcopy(model.G) for decay in decays}
     step, cpu = 0, 0.0
     for target in sorted(steps):
@@ -167,16 +175,22 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--emas", type=float, nargs="*", default=[0.99, 0.995])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="where to train (FD per step count differs "
+                        "from the CPU's only by rounding; the CPU seconds are not the CPU's cost then)")
+    parser.add_argument("--gan-set", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="gan.DIGITS with these changes, e.g. batch_size=32 (a candidate)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    config = gan_settings(args.gan_set)
     x_train = digits("train", device="cpu")[0]
     print(f"torch {torch.__version__}, {args.threads} thread(s), load average "
-          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; gan.DIGITS, 1,000 samples "
-          f"scored on the 500 validation digits")
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; device {args.device}; "
+          + (f"NOT gan.DIGITS but {config}" if args.gan_set else "gan.DIGITS")
+          + "; 1,000 samples scored on the 500 validation digits")
     print(f"{'seed':>4} {'steps':>6} {'CPU s':>7} {'generator':>10} {'FD':>7} {'classes':>7} "
           f"{'min share':>9}")
     for seed in args.seeds:
-        for step, cpu, model, generators in train(x_train, seed, args.steps, args.emas):
+        for step, cpu, model, generators in train(x_train, seed, args.steps, args.emas, config, args.device):
             for name, G in generators.items():
                 r = score(model, G, seed)
                 print(f"{seed:4d} {step:6d} {cpu:7.1f} {name:>10} {r['fd']:7.3f} "

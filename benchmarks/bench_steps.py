@@ -1,0 +1,88 @@
+"""Training steps per second of the four systems of bench_recipes.py on one device (issue 16, part 5).
+
+    python benchmarks/bench_steps.py [--device cpu|cuda] [--threads N] [--seconds 5] [--warmup 1]
+                                     [--systems recipe-vae minigen-vae recipe-gan minigen-gan]
+
+Each system of ``benchmarks/bench_recipes.py`` (the pytorch/examples VAE and DCGAN recipes and
+minigen's ``vae.DIGITS`` and ``gan.DIGITS``, built and trained exactly as there, seed 0, on the
+4,000 training digits) first trains for ``--warmup`` seconds, untimed, so that the first calls
+(cuDNN's choice of kernels, the allocator's first blocks, Python's imports) are not counted.
+It then trains for ``--seconds`` more, timed by the wall clock with the device synchronised at
+both ends (``torch.cuda.synchronize``: a GPU runs behind the Python loop that queues its work,
+so an unsynchronised clock counts steps queued, not steps done). minigen's systems are timed
+around a whole ``train(..., max_seconds=...)`` call, its set-up and final flush included.
+
+Run it once per device; the ratio of two runs' steps/s is the speed-up. Quality is not measured
+here: ``bench_recipes.py --device cuda`` measures it for a budget of seconds.
+
+**Record** (2026-11-30, session 11):
+
+* this 2-core AMD EPYC with AVX-512 (oneDNN capped at AVX2 as in the book's commands), torch
+  2.13.0 CPU build, ``--threads 1`` and ``--threads 2``; see the RECORD lines below.
+* one NVIDIA H200 (device tool), torch 2.11.0+cu130, ``--device cuda``; see below.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_recipes import SYSTEMS, make_run  # noqa: E402  (the same systems, built the same way)
+
+from minigen.data import digits  # noqa: E402
+from minigen.utils import get_device  # noqa: E402
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def steps_per_second(system: str, x_train, device, workdir, warmup: float, seconds: float) -> tuple[int, float]:
+    """Train ``system`` for ``warmup`` s untimed, then ``seconds`` more; return (steps, wall s) of the latter."""
+    run = make_run(system, x_train, 0, device, workdir)
+    run.train_until(warmup)
+    synchronize(device)
+    first, start = run.steps, time.perf_counter()
+    run.train_until(warmup + seconds)
+    synchronize(device)
+    return run.steps - first, time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--seconds", type=float, default=5.0, help="timed seconds of training per system")
+    p.add_argument("--warmup", type=float, default=1.0, help="untimed seconds of training first")
+    p.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    args = p.parse_args(argv)
+    if args.seconds <= 0 or args.warmup <= 0:
+        raise SystemExit(f"--seconds and --warmup must be > 0, got {args.seconds} and {args.warmup}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = get_device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"torch {torch.__version__} on {device} ({name}), {torch.get_num_threads()} CPU thread(s), "
+          f"{os.cpu_count()} CPUs, load average (1 min) {os.getloadavg()[0]:.2f}; oneDNN cap "
+          f"{os.environ.get('ONEDNN_MAX_CPU_ISA', 'none')}")
+    x_train = digits("train", device="cpu")[0]
+    print(f"{'system':<12} {'steps':>6} {'wall s':>7} {'steps/s':>8}")
+    with tempfile.TemporaryDirectory() as workdir:
+        for system in [s for s in SYSTEMS if s in args.systems]:
+            steps, wall = steps_per_second(system, x_train, device, workdir, args.warmup, args.seconds)
+            print(f"{system:<12} {steps:6d} {wall:7.2f} {steps / wall:8.1f}", flush=True)
+    print(f"load average (1 min) {os.getloadavg()[0]:.2f} at the end")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
