@@ -46,15 +46,33 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def steps_per_second(system: str, x_train, device, workdir, warmup: float, seconds: float) -> tuple[int, float]:
-    """Train ``system`` for ``warmup`` s untimed, then ``seconds`` more; return (steps, wall s) of the latter."""
+def steps_per_second(system: str, x_train, device, workdir, warmup: float, seconds: float,
+                     profile: float = 0.0) -> dict:
+    """Train ``system`` for ``warmup`` s untimed, then ``seconds`` more, timed: its steps and wall s.
+
+    With ``profile`` > 0 (CUDA only), then ``profile`` s more under ``torch.profiler``: the GPU
+    kernels launched per step and the GPU's busy time per step (the kernels' durations summed).
+    """
     run = make_run(system, x_train, 0, device, workdir)
     run.train_until(warmup)
     synchronize(device)
     first, start = run.steps, time.perf_counter()
     run.train_until(warmup + seconds)
     synchronize(device)
-    return run.steps - first, time.perf_counter() - start
+    row = {"steps": run.steps - first, "wall": time.perf_counter() - start}
+    if profile > 0 and device.type == "cuda":
+        from torch.autograd import DeviceType
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as profiler
+        first, start = run.steps, time.perf_counter()
+        with profiler(activities=[ProfilerActivity.CUDA]) as prof:
+            run.train_until(warmup + seconds + profile)
+            synchronize(device)
+        steps, wall = run.steps - first, time.perf_counter() - start
+        kernels = [e for e in prof.events() if e.device_type == DeviceType.CUDA]
+        row.update(kernels=len(kernels) / steps, gpu_ms=sum(e.time_range.elapsed_us() for e in kernels) / 1e3 / steps,
+                   profiled_ms=wall * 1e3 / steps)
+    return row
 
 
 def main(argv=None) -> int:
@@ -64,6 +82,8 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=5.0, help="timed seconds of training per system")
     p.add_argument("--warmup", type=float, default=1.0, help="untimed seconds of training first")
     p.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    p.add_argument("--profile", type=float, default=0.0,
+                   help="CUDA only: seconds more under torch.profiler, for kernels and GPU busy time per step")
     args = p.parse_args(argv)
     if args.seconds <= 0 or args.warmup <= 0:
         raise SystemExit(f"--seconds and --warmup must be > 0, got {args.seconds} and {args.warmup}")
@@ -75,11 +95,15 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} CPUs, load average (1 min) {os.getloadavg()[0]:.2f}; oneDNN cap "
           f"{os.environ.get('ONEDNN_MAX_CPU_ISA', 'none')}")
     x_train = digits("train", device="cpu")[0]
-    print(f"{'system':<12} {'steps':>6} {'wall s':>7} {'steps/s':>8}")
+    profiled = args.profile > 0 and device.type == "cuda"
+    print(f"{'system':<12} {'steps':>6} {'wall s':>7} {'steps/s':>8}" + (
+        f" {'kernels/step':>12} {'GPU busy ms/step':>16} {'wall ms/step profiled':>21}" if profiled else ""))
     with tempfile.TemporaryDirectory() as workdir:
         for system in [s for s in SYSTEMS if s in args.systems]:
-            steps, wall = steps_per_second(system, x_train, device, workdir, args.warmup, args.seconds)
-            print(f"{system:<12} {steps:6d} {wall:7.2f} {steps / wall:8.1f}", flush=True)
+            r = steps_per_second(system, x_train, device, workdir, args.warmup, args.seconds, args.profile)
+            print(f"{system:<12} {r['steps']:6d} {r['wall']:7.2f} {r['steps'] / r['wall']:8.1f}" + (
+                f" {r['kernels']:12.0f} {r['gpu_ms']:16.3f} {r['profiled_ms']:21.3f}" if profiled else ""),
+                flush=True)
     print(f"load average (1 min) {os.getloadavg()[0]:.2f} at the end")
     return 0
 

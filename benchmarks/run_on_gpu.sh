@@ -36,7 +36,7 @@ timeout 150 python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_gan.py te
     tests/test_cvae.py tests/test_cyclegan.py tests/test_metrics.py 2>&1 | tail -15 | tee -a "$OUT/main.log"
 
 echo "== 2. steps/s: CUDA, then this machine's CPU (1 thread)" | tee -a "$OUT/main.log"
-timeout 90 python3 benchmarks/bench_steps.py --device cuda --seconds 5 2>&1 | tee -a "$OUT/main.log"
+timeout 90 python3 benchmarks/bench_steps.py --device cuda --seconds 5 --profile 1 2>&1 | tee -a "$OUT/main.log"
 timeout 60 python3 benchmarks/bench_steps.py --device cpu --threads 1 --seconds 3 --warmup 0.5 2>&1 \
     | tee -a "$OUT/main.log"
 

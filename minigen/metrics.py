@@ -24,6 +24,7 @@ are computed in float64 on the CPU from features computed on ``device``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -134,6 +135,27 @@ def load_classifier(device=None) -> DigitClassifier:
     return _CLASSIFIERS[key]
 
 
+@contextlib.contextmanager
+def _float32_precision():
+    """Full float32 in the classifier's convolutions and matrix products, whatever the caller set.
+
+    On NVIDIA GPUs since Ampere, cuDNN runs float32 convolutions in TF32 (10 bits of mantissa) by
+    default, and code such as ``torch.set_float32_matmul_precision("high")`` does the same for
+    matrix products: the features then differ from the CPU's by up to about 3e-4 (measured on an
+    H200), and FD with them. Switched off here, and restored afterwards, so that a score does not
+    depend on the device or on the caller's settings.
+    """
+    cudnn, precision = torch.backends.cudnn, torch.get_float32_matmul_precision()
+    allow_tf32 = cudnn.allow_tf32
+    cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32 = allow_tf32
+        torch.set_float32_matmul_precision(precision)
+
+
 @torch.no_grad()
 def _run_classifier(images, device, batch_size: int, name: str = "images",
                     allow_empty: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,10 +165,11 @@ def _run_classifier(images, device, batch_size: int, name: str = "images",
     model = load_classifier(device)
     dev = next(model.parameters()).device
     feats, logits = [], []
-    for i in range(0, len(images), batch_size):
-        h = model.features(images[i:i + batch_size].to(dev))
-        feats.append(h.cpu())
-        logits.append(model.fc2(h).cpu())
+    with _float32_precision():
+        for i in range(0, len(images), batch_size):
+            h = model.features(images[i:i + batch_size].to(dev))
+            feats.append(h.cpu())
+            logits.append(model.fc2(h).cpu())
     if not feats:
         return torch.zeros(0, FEATURE_DIM), torch.zeros(0, 10)
     return torch.cat(feats), torch.cat(logits)
