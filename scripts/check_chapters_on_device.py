@@ -1,0 +1,89 @@
+"""Execute chapters as a reader would on this machine's device (a CUDA GPU, as on Colab) and report
+every cell that raises, without stopping at the first or touching the stored notebooks.
+
+    python scripts/check_chapters_on_device.py [--jobs N] [--out DIR] chapters/*.ipynb
+
+Each chapter runs top to bottom in a fresh kernel from its own folder, ``--jobs`` at a time
+(default 1: then each chapter's time is its own; with more they share the GPU and the times are
+only upper bounds). The chapters pick the device themselves (``minigen.get_device()``: a CUDA GPU
+when there is one). Cells keep running after an error (``allow_errors``), so one failing check
+does not hide the next; the stored notebooks are left as they are. Prints, per chapter, the wall
+time and each failing cell (its index, tags, the error's first line), and writes the same as
+JSON to ``DIR/device_check.json`` when ``--out`` is given. Exit status 1 when any cell failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def run_one(path: Path) -> dict:
+    """Execute one notebook in a fresh kernel; its time and the cells that raised."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    errors = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if out.get("output_type") == "error":
+                errors.append({"cell": i, "tags": cell.get("metadata", {}).get("tags", []),
+                               "error": f"{out.get('ename')}: {str(out.get('evalue'))[:300]}",
+                               "source": "".join(cell.source)[:300]})
+    return {"chapter": path.stem, "seconds": round(seconds, 1), "errors": errors}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # a worker: one chapter, JSON out
+    args = p.parse_args(argv)
+    os.environ.setdefault("MINIGEN_QUIET", "1")
+    if args.one:
+        print(json.dumps(run_one(args.paths[0])))
+        return 0
+    import torch
+
+    where = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA GPU: the CPU"
+    print(f"torch {torch.__version__}; {where}; {len(args.paths)} chapters, {args.jobs} at a time", flush=True)
+    pending, running, results = list(args.paths), [], []
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            path = pending.pop(0)
+            running.append((path, subprocess.Popen([sys.executable, __file__, "--one", str(path)],
+                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+        time.sleep(0.5)
+        for path, proc in [r for r in running if r[1].poll() is not None]:
+            running.remove((path, proc))
+            out, err = proc.communicate()
+            try:
+                r = json.loads(out.strip().splitlines()[-1])
+            except (IndexError, json.JSONDecodeError):
+                r = {"chapter": path.stem, "seconds": None,
+                     "errors": [{"cell": None, "tags": [], "error": f"the run itself failed: {err[-500:]}"}]}
+            results.append(r)
+            print(f"{r['chapter']}: {r['seconds']} s, {len(r['errors'])} failing cell(s)", flush=True)
+            for e in r["errors"]:
+                print(f"    cell {e['cell']} {e['tags']}: {e['error'].splitlines()[0] if e['error'] else ''}",
+                      flush=True)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "device_check.json").write_text(json.dumps(sorted(results, key=lambda r: r["chapter"]),
+                                                              indent=1))
+    return 1 if any(r["errors"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
