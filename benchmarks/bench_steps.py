@@ -15,11 +15,30 @@ around a whole ``train(..., max_seconds=...)`` call, its set-up and final flush 
 Run it once per device; the ratio of two runs' steps/s is the speed-up. Quality is not measured
 here: ``bench_recipes.py --device cuda`` measures it for a budget of seconds.
 
-**Record** (2026-11-30, session 11):
+**Record** (2026-11-30; steps/s, each from 5 timed seconds after 1 s of warm-up, seed 0):
 
-* this 2-core AMD EPYC with AVX-512 (oneDNN capped at AVX2 as in the book's commands), torch
-  2.13.0 CPU build, ``--threads 1`` and ``--threads 2``; see the RECORD lines below.
-* one NVIDIA H200 (device tool), torch 2.11.0+cu130, ``--device cuda``; see below.
+    system        this CPU, 1 thread   this CPU, 2 threads   H200 (two runs)   H200 / CPU 1 thread
+    recipe-vae          107.1                182.8              408.2, 467.1        3.8 to 4.4
+    minigen-vae         106.4                173.8              322.2, 311.1        2.9 to 3.0
+    recipe-gan            3.2                  6.0              129.1, 141.1        40 to 44
+    minigen-gan          32.6                 43.0              145.7, 134.4        4.1 to 4.5
+
+* "This CPU": the 2-core AMD EPYC with AVX-512 of the book's commands, torch 2.13.0 CPU build,
+  oneDNN not capped (load 0.12 at the start, 1.42 at the end of the four runs, nothing else
+  running). With the book's cap (``ONEDNN_MAX_CPU_ISA=AVX2``) one thread gave 113.4, 103.9, 2.7
+  and 30.9 steps/s, and two threads 132.8, 133.1, 4.6 and 38.6: within the noise of these
+  5-second runs for the VAEs (which have no convolutions), 5 to 15 % slower for the GANs.
+* "H200": one NVIDIA H200 through the device tool, torch 2.11.0+cu130, its host an Intel Xeon
+  with 16 cores; ``benchmarks/run_on_gpu.sh`` (first run) and ``--profile 1`` (second). On that
+  machine's own CPU, one thread, 3 timed seconds: 121.7, 122.7, 3.1 and 20.3 steps/s.
+* Issue 16's goal of 10 times the CPU's steps/s is met by the recipe's DCGAN only. minigen's
+  networks are small (the GAN's generator has 63,377 weights and its discriminator 10,065), and
+  a step on the GPU is mostly Python launching kernels: ``--profile 1`` counted 217 kernels per
+  step of minigen's GAN, which kept the GPU busy for 0.91 ms of each 7.4 ms step (12 %); 108 per
+  step of its VAE, 0.35 ms of 3.2 ms (11 %); the recipe's DCGAN, 271 kernels, 1.38 ms of 7.1 ms
+  (19 %).
+  Removing the launch overhead (CUDA graphs, say) would bound minigen's GAN at about 1,100
+  steps/s and its VAE at about 2,900 (34 and 27 times this CPU's one thread); not tried.
 """
 from __future__ import annotations
 

@@ -96,9 +96,32 @@ of probes overlapped, four single-thread processes on the two cores, and made fa
 than alone (the first two about 1,800, where the default makes about 4,000), so they are not
 comparable: z of 64 dimensions 1.59 / 1.84 (about 1,800), an R1 weight of 0.3 1.95 / 2.08 (about
 1,800), R1 on every 8th step 2.29 / 1.73 (about 2,200), R1 on every 4th step with batches of 32
-1.62 / 1.88 (about 3,600). None of these would meet the target on the worst seed. The verdict for
-issue 16: the 5-times-floor target at 120 s is not met by ``gan.DIGITS`` or by any of these
-changes, and nothing was adopted.
+1.62 / 1.88 (about 3,600). None of these would meet the target on the worst seed.
+
+**Candidates screened on a GPU** (2026-11-30, session 11; ``--device cuda --steps 2000 4000 6000
+--emas 0.99``, one process per candidate and seed, all 14 at once on one NVIDIA H200 through the
+device tool, ``benchmarks/run_on_gpu.sh``; FD at a step count does not depend on the machine's
+speed, and on CUDA the run differs from the CPU's the way another seed's would). FD of the live
+generator, seeds 0 / 1, then with the EMA; all 10 classes in every run but one (batch 32 with
+LSGAN, seed 0, 9 at 2,000 steps). One CPU step of the candidates costs what ``gan.DIGITS``'s does,
+except batches of 32: 19 ms against 34 ms (300 steps of each on this CPU, oneDNN capped), so
+about 1.8 times the steps in 120 s, about 6,700 where the default makes about 3,800:
+
+    candidate (gan.DIGITS with)   2,000 steps            4,000 steps            6,000 steps
+    nothing (the default)         1.69 / 1.81  (1.61 / 1.77)   1.22 / 1.18  (1.11 / 1.03)   1.02 / 1.06  (1.04 / 0.97)
+    batch_size=32                 2.19 / 2.27  (2.21 / 1.99)   1.78 / 1.66  (1.50 / 1.31)   1.44 / 1.46  (1.30 / 1.27)
+    loss=lsgan                    1.84 / 1.71  (1.75 / 1.68)   1.46 / 1.02  (1.30 / 1.11)   1.15 / 1.16  (1.15 / 0.98)
+    r1=0.3                        1.83 / 1.78  (1.60 / 1.73)   1.21 / 1.27  (1.05 / 1.07)   0.86 / 1.16  (0.94 / 0.95)
+    lr_d=0.004                    1.96 / 2.12  (2.04 / 2.04)   1.61 / 1.52  (1.42 / 1.54)   1.36 / 2.14  (1.36 / 1.84)
+    batch_size=32 loss=lsgan      2.03 / 2.16  (2.04 / 1.80)   1.72 / 1.40  (1.50 / 1.38)   1.21 / 1.48  (1.29 / 1.46)
+    betas=0,0.9                   1.46 / 1.93  (1.34 / 1.64)   1.08 / 1.27  (1.10 / 1.21)   1.06 / 1.06  (0.91 / 0.97)
+
+The default on the GPU (1.22 / 1.18 at 4,000 steps) is within the runs' spread of its CPU
+figures above (1.10 / 1.17). No candidate is below 1.02 on both seeds at 4,000 steps, the count
+that 120 s buys here; batches of 32 buy about 6,700 steps, and at 6,000 they score 1.44 / 1.46,
+worse than the default at 4,000. None is clearly better than the default at any count, given a
+spread of about 0.2 between runs. The verdict for issue 16: the 5-times-floor target at 120 s is
+not met by ``gan.DIGITS`` or by any of these changes, and nothing was adopted.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Small shared pieces: choosing a device, seeding, progress bars, the divergence error.
+"""Small shared pieces: choosing a device, seeding, progress bars, the divergence error, and
+:func:`book_claims`, the chapters' checks of what their text says about the book's own run.
 
 Everything here is a plain function. The input checks live in :mod:`minigen.checks`;
 ``check_images`` and ``InputError`` are re-exported here for the callers that import them from
@@ -7,9 +8,11 @@ import time, and the library never draws from Python's global ``random`` state.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
+import traceback
 
 import numpy as np
 import torch
@@ -23,7 +26,13 @@ __all__ = [
     "check_images",
     "InputError",
     "TrainingDiverged",
+    "book_claims",
+    "STRICT_CLAIMS",
 ]
+
+#: Set to ``1`` by the book's own commands (its build, its tests, nbval, the notebook executors):
+#: then a claim of :func:`book_claims` that fails is an error.
+STRICT_CLAIMS = "MINIGEN_STRICT_CLAIMS"
 
 _ACCEPTED = ("'cpu', 'cuda', 'cuda:N' (N = the index of a GPU), 'mps', a torch.device of one of "
              "these types, or None (the best available: a CUDA GPU, then Apple's MPS, then the CPU)")
@@ -125,6 +134,36 @@ def _interactive() -> bool:
     if "ipykernel" in sys.modules and os.environ.get("CI", "") in ("", "0", "false"):
         return True
     return sys.stderr is not None and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def book_claims():
+    """Check, with ``assert`` inside the block, what a chapter's text says about the book's own run.
+
+    A chapter's prose quotes the numbers of the run stored in it: on the CPU, with the PyTorch the
+    book was built with. The book's commands set ``MINIGEN_STRICT_CLAIMS=1`` (:data:`STRICT_CLAIMS`),
+    and there a failed ``assert`` in the block is raised as it is: the stored numbers would no
+    longer say what the text says. Anywhere else (a GPU, as on Colab; another PyTorch version; a
+    setting you changed) a run differs from the book's the way another seed's would (chapter 1,
+    on seeds), so a claim about the book's run may not hold for yours: a failed ``assert`` then
+    prints a note naming the line, skips the rest of the block, and the notebook goes on.
+    Any other exception is raised in both cases. Use it only for claims about a training run,
+    never for an identity or a derivation, which must hold everywhere.
+    """
+    try:
+        yield
+    except AssertionError as exc:
+        if os.environ.get(STRICT_CLAIMS, "") not in ("", "0"):
+            raise
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        line = (frame.line or "").strip() or f"line {frame.lineno}"
+        detail = f" ({str(exc).splitlines()[0]})" if str(exc).strip() else ""
+        print(f"Note: on your run, this claim of the text about the book's run does not hold:\n"
+              f"    {line}{detail}\n"
+              f"The text describes the book's own run, on a CPU. Yours (PyTorch {torch.__version__}) "
+              f"differs the way a run with another seed would: expected on a GPU or with another "
+              f"PyTorch version (chapter 1, on seeds), or after a change to a setting above. The "
+              f"rest of these checks were skipped; the notebook goes on.")
 
 
 class TrainingDiverged(RuntimeError):

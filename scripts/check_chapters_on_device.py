@@ -8,7 +8,9 @@ Each chapter runs top to bottom in a fresh kernel from its own folder, ``--jobs`
 only upper bounds). The chapters pick the device themselves (``minigen.get_device()``: a CUDA GPU
 when there is one). Cells keep running after an error (``allow_errors``), so one failing check
 does not hide the next; the stored notebooks are left as they are. Prints, per chapter, the wall
-time and each failing cell (its index, tags, the error's first line), and writes the same as
+time, each failing cell (its index, tags, the error's first line) and each note printed by
+``minigen.utils.book_claims`` (a claim of the text about the book's run that does not hold on
+this run: expected on a GPU, not an error), and writes the same as
 JSON to ``DIR/device_check.json`` when ``--out`` is given. Exit status 1 when any cell failed.
 """
 from __future__ import annotations
@@ -21,9 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+NOTE = "Note: on your run, this claim of the text about the book's run does not hold:"
 
-def run_one(path: Path) -> dict:
-    """Execute one notebook in a fresh kernel; its time and the cells that raised."""
+
+def run_one(path: Path, save: Path | None = None) -> dict:
+    """Execute one notebook in a fresh kernel; its time and the cells that raised (the executed
+    notebook written into the folder ``save``, when given)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -33,14 +38,20 @@ def run_one(path: Path) -> dict:
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
-    errors = []
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, save / path.name)
+    errors, notes = [], []
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            text = "".join(out.get("text", "")) if out.get("output_type") == "stream" else ""
+            if NOTE in text:  # minigen.utils.book_claims: a claim about the book's run did not hold
+                notes.append({"cell": i, "claim": text.split(NOTE, 1)[1].split("\n")[1].strip()})
             if out.get("output_type") == "error":
                 errors.append({"cell": i, "tags": cell.get("metadata", {}).get("tags", []),
                                "error": f"{out.get('ename')}: {str(out.get('evalue'))[:300]}",
                                "source": "".join(cell.source)[:300]})
-    return {"chapter": path.stem, "seconds": round(seconds, 1), "errors": errors}
+    return {"chapter": path.stem, "seconds": round(seconds, 1), "errors": errors, "notes": notes}
 
 
 def main(argv=None) -> int:
@@ -48,11 +59,13 @@ def main(argv=None) -> int:
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--save", type=Path, default=None, help="write the executed notebooks into this folder")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # a worker: one chapter, JSON out
     args = p.parse_args(argv)
     os.environ.setdefault("MINIGEN_QUIET", "1")
+    os.environ.pop("MINIGEN_STRICT_CLAIMS", None)  # as a reader runs them: book_claims print notes
     if args.one:
-        print(json.dumps(run_one(args.paths[0])))
+        print(json.dumps(run_one(args.paths[0], args.save)))
         return 0
     import torch
 
@@ -62,7 +75,8 @@ def main(argv=None) -> int:
     while pending or running:
         while pending and len(running) < args.jobs:
             path = pending.pop(0)
-            running.append((path, subprocess.Popen([sys.executable, __file__, "--one", str(path)],
+            running.append((path, subprocess.Popen([sys.executable, __file__, "--one", str(path)]
+                                                  + (["--save", str(args.save)] if args.save else []),
                                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
         time.sleep(0.5)
         for path, proc in [r for r in running if r[1].poll() is not None]:
@@ -74,7 +88,11 @@ def main(argv=None) -> int:
                 r = {"chapter": path.stem, "seconds": None,
                      "errors": [{"cell": None, "tags": [], "error": f"the run itself failed: {err[-500:]}"}]}
             results.append(r)
-            print(f"{r['chapter']}: {r['seconds']} s, {len(r['errors'])} failing cell(s)", flush=True)
+            notes = r.get("notes", [])
+            print(f"{r['chapter']}: {r['seconds']} s, {len(r['errors'])} failing cell(s), "
+                  f"{len(notes)} claim(s) about the book's run not holding (notes)", flush=True)
+            for n in notes:
+                print(f"    note in cell {n['cell']}: {n['claim']}", flush=True)
             for e in r["errors"]:
                 print(f"    cell {e['cell']} {e['tags']}: {e['error'].splitlines()[0] if e['error'] else ''}",
                       flush=True)

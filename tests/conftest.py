@@ -9,6 +9,9 @@ os.environ.setdefault("MINIGEN_QUIET", "1")
 # the notebooks under nbval run in kernels started from here: oneDNN capped at AVX2, as their
 # stored outputs were computed (see scripts/build_book.sh)
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+# ... and the chapters' checks of the text's claims about the book's run are errors, not notes
+# (minigen.utils.book_claims)
+os.environ["MINIGEN_STRICT_CLAIMS"] = "1"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,9 +1,12 @@
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from minigen import utils as U
 from minigen.utils import check_images, get_device, seed_everything
 
 
@@ -65,3 +68,52 @@ def test_check_images_accepts_good_batch():
 def test_check_images_explains_errors(x, match):
     with pytest.raises((TypeError, ValueError), match=match):
         check_images(x)
+
+
+# -- book_claims: the chapters' checks of what their text says about the book's run -------------
+def _claims_block(value):
+    with U.book_claims():
+        assert value > 1, "value too small"
+        return "all held"
+    return "skipped"
+
+
+def test_book_claims_raise_in_the_books_commands(monkeypatch):
+    monkeypatch.setenv("MINIGEN_STRICT_CLAIMS", "1")
+    with pytest.raises(AssertionError, match="value too small"):
+        _claims_block(0)
+    assert _claims_block(2) == "all held"
+
+
+@pytest.mark.parametrize("setting", [None, "0", ""])
+def test_book_claims_print_a_note_and_go_on_elsewhere(monkeypatch, capsys, setting):
+    if setting is None:
+        monkeypatch.delenv("MINIGEN_STRICT_CLAIMS", raising=False)
+    else:
+        monkeypatch.setenv("MINIGEN_STRICT_CLAIMS", setting)
+    assert _claims_block(2) == "all held" and capsys.readouterr().out == ""  # silent when it holds
+    assert _claims_block(0) == "skipped"
+    out = capsys.readouterr().out
+    assert out.startswith("Note: on your run, this claim of the text about the book's run does not hold")
+    assert 'assert value > 1, "value too small" (value too small)' in out  # the failing line, and why
+    assert f"PyTorch {torch.__version__}" in out and "chapter 1" in out
+
+
+@pytest.mark.parametrize("strict", ["1", "0"])
+def test_book_claims_never_hide_other_errors(monkeypatch, strict):
+    monkeypatch.setenv("MINIGEN_STRICT_CLAIMS", strict)
+    with pytest.raises(ZeroDivisionError):
+        with U.book_claims():
+            1 / 0
+
+
+def test_the_books_commands_make_the_claims_strict():
+    """Where the stored chapters are executed or checked, a failed claim is an error."""
+    root = Path(__file__).resolve().parents[1]
+    for script, runs in (("run_tests.sh", "python -m pytest"), ("build_book.sh", "execute_book.py")):
+        text = (root / "scripts" / script).read_text()
+        assert "export MINIGEN_STRICT_CLAIMS=1\n" in text, script
+        assert text.index("export MINIGEN_STRICT_CLAIMS=1") < text.index(runs), script
+    for path in ("scripts/execute_book.py", "scripts/execute_notebooks.py", "tests/conftest.py"):
+        assert 'os.environ["MINIGEN_STRICT_CLAIMS"] = "1"' in (root / path).read_text(), path
+    assert os.environ.get("MINIGEN_STRICT_CLAIMS") == "1"  # conftest set it for this session's kernels
