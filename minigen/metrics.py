@@ -94,15 +94,18 @@ class DigitClassifier(nn.Module):
         self.fc2 = nn.Linear(FEATURE_DIM, 10)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features ``(B, 64)`` (after ReLU, so >= 0) of images ``x`` ``(B, 1, 28, 28)`` in [0, 1]."""
-        h = (x - _MNIST_MEAN) / _MNIST_STD
-        h = F.max_pool2d(F.relu(self.conv1(h)), 2)
-        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
-        return F.relu(self.fc1(h.flatten(1)))
+        """Penultimate features ``(B, 64)`` (after ReLU, so >= 0) of images ``x`` ``(B, 1, 28, 28)``
+        in [0, 1]; computed in full float32 on every device (no TF32: :func:`_float32_precision`)."""
+        with _float32_precision():
+            h = (x - _MNIST_MEAN) / _MNIST_STD
+            h = F.max_pool2d(F.relu(self.conv1(h)), 2)
+            h = F.max_pool2d(F.relu(self.conv2(h)), 2)
+            return F.relu(self.fc1(h.flatten(1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 10)`` for images ``x`` ``(B, 1, 28, 28)`` in [0, 1]."""
-        return self.fc2(self.features(x))
+        """Logits ``(B, 10)`` for images ``x`` ``(B, 1, 28, 28)`` in [0, 1] (full float32)."""
+        with _float32_precision():
+            return self.fc2(self.features(x))
 
 
 _CLASSIFIERS: dict[str, DigitClassifier] = {}
@@ -135,25 +138,49 @@ def load_classifier(device=None) -> DigitClassifier:
     return _CLASSIFIERS[key]
 
 
+def _precision_knobs() -> list[tuple[object, str]]:
+    """PyTorch's per-backend float32 precision settings (torch >= 2.9), or [] on older versions."""
+    b = torch.backends
+    knobs = [(getattr(getattr(b, backend, None), op, None), "fp32_precision")
+             for backend, op in (("cudnn", "conv"), ("cuda", "matmul"), ("mkldnn", "conv"), ("mkldnn", "matmul"))]
+    return [(obj, name) for obj, name in knobs if obj is not None and hasattr(obj, name)]
+
+
 @contextlib.contextmanager
 def _float32_precision():
     """Full float32 in the classifier's convolutions and matrix products, whatever the caller set.
 
     On NVIDIA GPUs since Ampere, cuDNN runs float32 convolutions in TF32 (10 bits of mantissa) by
     default, and code such as ``torch.set_float32_matmul_precision("high")`` does the same for
-    matrix products: the features then differ from the CPU's by up to about 3e-4 (measured on an
-    H200), and FD with them. Switched off here, and restored afterwards, so that a score does not
-    depend on the device or on the caller's settings.
+    matrix products: the features then differed from the CPU's by up to 3.2e-4 on an H200, and FD
+    with them. Switched to full precision here and restored afterwards, so that the classifier's
+    outputs do not depend on the device or on the caller's settings. PyTorch 2.9 added per-backend
+    settings (``torch.backends.cudnn.conv.fp32_precision`` ...) and refuses to mix them with the
+    older flags once a caller has set them, so those are used where they exist; only the settings
+    that differ from full precision are written, each restored to exactly what it was.
     """
-    cudnn, precision = torch.backends.cudnn, torch.get_float32_matmul_precision()
-    allow_tf32 = cudnn.allow_tf32
-    cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
+    knobs = _precision_knobs()
+    changed: list[tuple[object, str, object]] = []
     try:
+        if knobs:  # torch >= 2.9: "ieee" is full float32 ("none" defers to a parent, maybe "tf32")
+            for obj, name in knobs:
+                if getattr(obj, name) != "ieee":
+                    changed.append((obj, name, getattr(obj, name)))
+                    setattr(obj, name, "ieee")
+        else:  # older torch: the two global flags
+            if torch.backends.cudnn.allow_tf32:
+                changed.append((torch.backends.cudnn, "allow_tf32", True))
+                torch.backends.cudnn.allow_tf32 = False
+            if torch.get_float32_matmul_precision() != "highest":
+                changed.append((None, "matmul", torch.get_float32_matmul_precision()))
+                torch.set_float32_matmul_precision("highest")
         yield
     finally:
-        cudnn.allow_tf32 = allow_tf32
-        torch.set_float32_matmul_precision(precision)
+        for obj, name, value in reversed(changed):
+            if obj is None:
+                torch.set_float32_matmul_precision(value)
+            else:
+                setattr(obj, name, value)
 
 
 @torch.no_grad()

@@ -1,3 +1,4 @@
+import contextlib
 import math
 
 import numpy as np
@@ -337,53 +338,103 @@ def test_label_preservation_and_pixel_error(held_out):
         M.pixel_error(zeros, ones[:2])
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("tf32", [False, True], ids=["defaults", "caller-allows-tf32"])
-def test_features_on_gpu_match_cpu(held_out, tf32):
-    # with cuDNN's default TF32 convolutions the features differed by up to 3.2e-4 on an H200
-    x = held_out[0][:200]
-    cudnn, precision = torch.backends.cudnn, torch.get_float32_matmul_precision()
-    allow = cudnn.allow_tf32
-    try:
-        if tf32:
-            cudnn.allow_tf32 = True
-            torch.set_float32_matmul_precision("high")
-        settings = (cudnn.allow_tf32, torch.get_float32_matmul_precision())
-        torch.testing.assert_close(M.features(x, device="cuda"), M.features(x, device="cpu"),
-                                   atol=1e-4, rtol=1e-4)
-        assert (cudnn.allow_tf32, torch.get_float32_matmul_precision()) == settings  # restored
-    finally:
-        cudnn.allow_tf32 = allow
-        torch.set_float32_matmul_precision(precision)
+NEW_PRECISION_API = bool(M._precision_knobs())  # torch >= 2.9: per-backend fp32_precision
 
 
-def test_classifier_precision_is_restored_after_an_error(held_out):
-    """The scores switch TF32 off while the classifier runs and restore the caller's settings."""
-    cudnn, precision = torch.backends.cudnn, torch.get_float32_matmul_precision()
-    allow = cudnn.allow_tf32
-    try:
-        cudnn.allow_tf32 = True
+def _precision_state():
+    """Every float32 precision setting, read through one API only (PyTorch refuses mixed reads)."""
+    if NEW_PRECISION_API:
+        return tuple(getattr(obj, name) for obj, name in M._precision_knobs())
+    return torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()
+
+
+def _set_precision(setup):
+    """Put PyTorch's float32 settings as a caller might: 'defaults', 'legacy' or 'new' API."""
+    if setup == "legacy":
+        torch.backends.cudnn.allow_tf32 = True
         torch.set_float32_matmul_precision("high")
-        seen = []
-        real_features = M.DigitClassifier.features
+    elif setup == "new":
+        if not NEW_PRECISION_API:
+            pytest.skip("needs torch >= 2.9 (per-backend fp32_precision)")
+        torch.backends.cudnn.conv.fp32_precision = "tf32"
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        torch.backends.mkldnn.matmul.fp32_precision = "bf16"
 
-        def spy(self, x):
-            seen.append((torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()))
-            if len(seen) == 2:
-                raise RuntimeError("planted")
-            return real_features(self, x)
 
-        M.DigitClassifier.features = spy
-        try:
-            with pytest.raises(RuntimeError, match="planted"):
-                M.features(held_out[0][:20], batch_size=10)
-        finally:
-            M.DigitClassifier.features = real_features
-        assert seen == [(False, "highest")] * 2
-        assert (cudnn.allow_tf32, torch.get_float32_matmul_precision()) == (True, "high")
-    finally:
-        cudnn.allow_tf32 = allow
+PRISTINE = _precision_state()  # at collection, before any test changed a setting
+
+
+@pytest.fixture
+def restore_precision():
+    """Leave PyTorch's float32 settings as a fresh interpreter has them, whatever the test set."""
+    yield
+    if NEW_PRECISION_API:
+        for (obj, name), value in zip(M._precision_knobs(), PRISTINE):
+            setattr(obj, name, value)
+    else:
+        torch.backends.cudnn.allow_tf32, precision = PRISTINE
         torch.set_float32_matmul_precision(precision)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("setup", ["defaults", "legacy", "new"])
+def test_features_on_gpu_match_cpu(held_out, setup, restore_precision):
+    # with cuDNN's default TF32 convolutions the features differed by up to 3.2e-4 on an H200;
+    # in full float32 the two devices should agree far more closely (tolerance 10x below that)
+    _set_precision(setup)
+    before = _precision_state()
+    x = held_out[0][:200]
+    torch.testing.assert_close(M.features(x, device="cuda"), M.features(x, device="cpu"),
+                               atol=3e-5, rtol=3e-5)
+    classifier = M.load_classifier("cuda")
+    torch.testing.assert_close(classifier(x.cuda()).cpu(), M.load_classifier("cpu")(x), atol=3e-5, rtol=3e-5)
+    assert _precision_state() == before  # restored
+
+
+@pytest.mark.parametrize("setup", ["defaults", "legacy", "new"])
+def test_classifier_runs_in_full_float32_and_restores_the_callers_settings(held_out, setup, restore_precision):
+    """Inside the classifier every float32 setting is full precision; afterwards, the caller's."""
+    _set_precision(setup)
+    before = _precision_state()
+    seen = []
+    model = M.load_classifier("cpu")
+    handles = [layer.register_forward_hook(lambda module, *_: seen.append((module, _precision_state())))
+               for layer in (model.conv1, model.fc2)]  # a convolution, and the logits' layer
+    try:
+        M.features(held_out[0][:20], batch_size=10)  # two batches (and their logits)
+        model(held_out[0][:5])  # the model called directly, as chapters do
+    finally:
+        for handle in handles:
+            handle.remove()
+    full = (("ieee",) * len(M._precision_knobs())) if NEW_PRECISION_API else (False, "highest")
+    assert [m for m, _ in seen] == [model.conv1, model.fc2] * 3
+    assert all(state == full for _, state in seen)
+    assert _precision_state() == before
+
+
+def test_classifier_precision_is_restored_after_an_error(held_out, restore_precision):
+    _set_precision("new" if NEW_PRECISION_API else "legacy")
+    before = _precision_state()
+    conv1 = M.load_classifier("cpu").conv1
+
+    def planted(*_):
+        raise RuntimeError("planted")
+
+    handle = conv1.register_forward_hook(planted)
+    try:
+        with pytest.raises(RuntimeError, match="planted"):
+            M.features(held_out[0][:20])
+    finally:
+        handle.remove()
+    assert _precision_state() == before
+
+
+def test_full_precision_leaves_cpu_features_bit_for_bit(held_out, monkeypatch):
+    """On the CPU the switch changes nothing: the book's stored FDs stay as they are."""
+    x = held_out[0][:100]
+    with_switch = M.features(x)
+    monkeypatch.setattr(M, "_float32_precision", contextlib.nullcontext)
+    assert torch.equal(M.features(x), with_switch)
 
 
 @pytest.mark.equation
