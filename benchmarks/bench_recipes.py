@@ -116,19 +116,23 @@ make its scoring quicker; FD depends on the number of samples, so the targets ne
   4.5 times the floor at 12,000) and an average of the generator's weights (a small gain,
   not enough).
 * ``--device cuda --marks 5 10`` (2026-11-30, session 11, one NVIDIA H200 through the device
-  tool, torch 2.11.0+cu130; ``benchmarks/run_on_gpu.sh``; 86 s of training and scoring; the
-  60/120-s marks would need 16 minutes of a 15-minute lease). Steps/s on the GPU: recipe VAE 348
-  to 436, minigen's VAE 285 to 344, recipe GAN 134 to 142, minigen's GAN 124 to 135
-  (``benchmarks/bench_steps.py``: 3 to 4.5 times this CPU's one thread for the VAEs and minigen's
-  GAN, about 40 times for the recipe's GAN). VAE recipe FD 9.23 / 8.37 at 5 s and 7.54 / 7.11 at
-  10 s, minigen 2.82 / 2.33 and 2.03 / 2.01: ratios 3.27 / 3.59 and 3.71 / 3.53, 10 classes on
-  every run; val -ELBO minigen - recipe +1.59 / +0.54 at 5 s (1,427 / 1,722 steps: not met) and
+  tool, torch 2.11.0+cu130; step 3 of ``benchmarks/run_on_gpu.sh`` as of commit 85ca36e; 86 s of
+  training and scoring; the 60/120-s marks would need 16 minutes of a 15-minute lease; scored
+  before the classifier ran in full float32, so with TF32 features, off by up to 3.2e-4; not
+  re-scored). Steps/s on the GPU: recipe VAE 348 to 436, minigen's VAE 285 to 344, recipe GAN
+  134 to 142, minigen's GAN 124 to 135 (``benchmarks/bench_steps.py``: 3 to 4.5 times this CPU's
+  one thread for the VAEs and minigen's GAN, about 40 times for the recipe's GAN). VAE recipe FD
+  9.23 / 8.37 at 5 s and 7.54 / 7.11 at 10 s, minigen 2.82 / 2.33 and 2.03 / 2.01: ratios 3.27 /
+  3.59 and 3.71 / 3.53; minigen's VAE covered all 10 classes on every run (the recipe's 8 or 9);
+  val -ELBO minigen - recipe +1.59 / +0.54 at 5 s (after 1,427 / 1,722 steps: not met) and
   -1.04 / -1.14 at 10 s. GAN recipe FD 9.03 / 9.27 and 2.42 / 2.51, minigen 4.55 / 4.87 and
   1.98 / 2.40 after 675 / 633 and 1,341 / 1,239 steps; ratios 1.99 / 1.90 and 1.22 / 1.04, far
-  below 6; minigen's classes 10 / 9 at both marks. So the GAN ratio is a claim about CPU budgets:
-  there the recipe's wider networks make a tenth of minigen's steps, while on this GPU, where a
-  step of either costs about the same launch overhead, the recipe makes as many steps as
-  minigen and reaches about its FD within 10 s. The VAE's lead on FD holds on the GPU too.
+  below 6; minigen's classes 10 / 9 at both marks. So the GAN ratio of 6 is a claim about CPU
+  budgets, where the recipe's wider networks make a tenth of minigen's steps. On this GPU a step
+  of either costs about the same host-side overhead, the recipe makes as many steps as minigen,
+  and minigen's lead shrinks to 1.2 and 1.04 times at 10 s; at about equal steps (5 s, 633 to
+  708 each) minigen's FD was still half the recipe's, so the step rate explains only part of the
+  CPU ratio. The VAE's lead on FD holds on the GPU too.
 """
 from __future__ import annotations
 

@@ -17,28 +17,37 @@ here: ``bench_recipes.py --device cuda`` measures it for a budget of seconds.
 
 **Record** (2026-11-30; steps/s, each from 5 timed seconds after 1 s of warm-up, seed 0):
 
-    system        this CPU, 1 thread   this CPU, 2 threads   H200 (two runs)   H200 / CPU 1 thread
-    recipe-vae          107.1                182.8              408.2, 467.1        3.8 to 4.4
-    minigen-vae         106.4                173.8              322.2, 311.1        2.9 to 3.0
-    recipe-gan            3.2                  6.0              129.1, 141.1        40 to 44
-    minigen-gan          32.6                 43.0              145.7, 134.4        4.1 to 4.5
+    system        this CPU,   this CPU,   H200           H200 / this CPU,  H200 host's CPU,  H200 / host CPU,
+                  1 thread    2 threads   (two runs)     1 thread          1 thread          1 thread
+    recipe-vae      107.1       182.8     408.2, 467.1   3.8 to 4.4        121.7             3.4 to 3.8
+    minigen-vae     106.4       173.8     322.2, 311.1   2.9 to 3.0        122.7             2.5 to 2.6
+    recipe-gan        3.2         6.0     129.1, 141.1   40 to 44            3.1             42 to 46
+    minigen-gan      32.6        43.0     145.7, 134.4   4.1 to 4.5         20.3             6.6 to 7.2
 
 * "This CPU": the 2-core AMD EPYC with AVX-512 of the book's commands, torch 2.13.0 CPU build,
-  oneDNN not capped (load 0.12 at the start, 1.42 at the end of the four runs, nothing else
-  running). With the book's cap (``ONEDNN_MAX_CPU_ISA=AVX2``) one thread gave 113.4, 103.9, 2.7
-  and 30.9 steps/s, and two threads 132.8, 133.1, 4.6 and 38.6: within the noise of these
-  5-second runs for the VAEs (which have no convolutions), 5 to 15 % slower for the GANs.
-* "H200": one NVIDIA H200 through the device tool, torch 2.11.0+cu130, its host an Intel Xeon
-  with 16 cores; ``benchmarks/run_on_gpu.sh`` (first run) and ``--profile 1`` (second). On that
-  machine's own CPU, one thread, 3 timed seconds: 121.7, 122.7, 3.1 and 20.3 steps/s.
-* Issue 16's goal of 10 times the CPU's steps/s is met by the recipe's DCGAN only. minigen's
-  networks are small (the GAN's generator has 63,377 weights and its discriminator 10,065), and
-  a step on the GPU is mostly Python launching kernels: ``--profile 1`` counted 217 kernels per
-  step of minigen's GAN, which kept the GPU busy for 0.91 ms of each 7.4 ms step (12 %); 108 per
-  step of its VAE, 0.35 ms of 3.2 ms (11 %); the recipe's DCGAN, 271 kernels, 1.38 ms of 7.1 ms
-  (19 %).
-  Removing the launch overhead (CUDA graphs, say) would bound minigen's GAN at about 1,100
-  steps/s and its VAE at about 2,900 (34 and 27 times this CPU's one thread); not tried.
+  oneDNN not capped, one 5-s run per cell (load 0.12 at the start, 1.42 at the end of the four
+  runs, nothing else running). The same runs with the book's cap (``ONEDNN_MAX_CPU_ISA=AVX2``)
+  gave 113.4, 103.9, 2.7 and 30.9 steps/s with one thread and 132.8, 133.1, 4.6 and 38.6 with
+  two. Single runs this short do not resolve the cap's cost: the two-thread VAEs, which have no
+  convolutions, came out 23 to 27 % slower capped, which cannot be the cap, and the recipe GAN's
+  figures are 14 to 31 steps, so one step moves them by 3 to 7 %. (Alternating 10-s runs in an
+  earlier session measured the cap at about 11 % per step of minigen's GAN.)
+* "H200": one NVIDIA H200 through the device tool, torch 2.11.0+cu130; its host an Intel Xeon with
+  16 cores. The first run is step 2 of ``benchmarks/run_on_gpu.sh`` as of commit 85ca36e (without
+  ``--profile``), which also measured the host's CPU (one thread, ``--seconds 3 --warmup 0.5``:
+  single 3-s runs; the recipe GAN made 9 steps); the second is ``--profile 1``.
+* Issue 16's goal, 10 times the CPU's steps/s, is met by the recipe's DCGAN only, against either
+  CPU. minigen's GAN makes 4.1 to 4.5 times the steps of this CPU's one thread (6.6 to 7.2 times
+  its host's), minigen's VAE 2.9 to 3.0 (2.5 to 2.6). Their networks are small (the GAN's
+  generator has 63,377 weights and its discriminator 10,065), and on the GPU a step is mostly
+  host-side work: Python, PyTorch's dispatch and autograd preparing and launching each GPU
+  operation. In the profiled second (``--profile 1``; for minigen's systems it includes a fresh
+  ``train`` call's set-up and final checkpoint), minigen's GAN ran 217 GPU events per step
+  (kernels, and the few memory copies and fills among them) that kept the GPU busy for 0.91 ms
+  of a step that took 7.4 ms unprofiled in the same run (12 %); its VAE 108 events, 0.35 ms of
+  3.2 ms (11 %); the recipe's DCGAN 271 events, 1.38 ms of 7.1 ms (19 %). With no host-side cost
+  at all (CUDA graphs come closest), the GPU time would allow at most about 1,100 steps/s for
+  minigen's GAN and 2,900 for its VAE (34 and 27 times this CPU's one thread); not tried.
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@
 #      of the CPU benchmark would need 16 minutes: more than a lease);
 #   4. benchmarks/tune_gan_floor.py at fixed step counts on CUDA for seven candidate settings of
 #      the digit GAN, two seeds each, 14 processes at once (FD per step count does not depend on
-#      the device beyond rounding, so the GPU screens candidates for the CPU target of part 3);
+#      the machine's speed; a CUDA run differs from a CPU run as another seed's would, so the GPU
+#      screens candidates for the CPU target of part 3, and the CPU confirms);
 #   5. scripts/check_chapters_on_device.py: every chapter as a reader runs it on this GPU, nine
 #      at once (their times are then upper bounds), reporting failing cells and book_claims notes.
 set -uo pipefail

@@ -100,12 +100,16 @@ comparable: z of 64 dimensions 1.59 / 1.84 (about 1,800), an R1 weight of 0.3 1.
 
 **Candidates screened on a GPU** (2026-11-30, session 11; ``--device cuda --steps 2000 4000 6000
 --emas 0.99``, one process per candidate and seed, all 14 at once on one NVIDIA H200 through the
-device tool, ``benchmarks/run_on_gpu.sh``; FD at a step count does not depend on the machine's
-speed, and on CUDA the run differs from the CPU's the way another seed's would). FD of the live
+device tool, ``benchmarks/run_on_gpu.sh`` as of commit 85ca36e, scored before the classifier ran
+in full float32; FD at a step count does not depend on the machine's speed, but on CUDA the
+batches, the noise and the rounding differ, so each run differs from the CPU's the way another
+seed's would). FD of the live
 generator, seeds 0 / 1, then with the EMA; all 10 classes in every run but one (batch 32 with
-LSGAN, seed 0, 9 at 2,000 steps). One CPU step of the candidates costs what ``gan.DIGITS``'s does,
-except batches of 32: 19 ms against 34 ms (300 steps of each on this CPU, oneDNN capped), so
-about 1.8 times the steps in 120 s, about 6,700 where the default makes about 3,800:
+LSGAN, seed 0, 9 at 2,000 steps). Per step on this CPU (300 steps, one run each, oneDNN capped),
+the default took 34 ms, LSGAN 35 ms and batches of 32 19 ms; the other candidates change only
+learning rates, betas or the R1 weight, not the work of a step. At these costs 120 s buys about
+3,500 steps of the default and 6,300 of batches of 32 (uncapped, the default made 3,779 to 3,885
+in ``benchmarks/bench_recipes.py``'s record):
 
     candidate (gan.DIGITS with)   2,000 steps            4,000 steps            6,000 steps
     nothing (the default)         1.69 / 1.81  (1.61 / 1.77)   1.22 / 1.18  (1.11 / 1.03)   1.02 / 1.06  (1.04 / 0.97)
@@ -117,9 +121,9 @@ about 1.8 times the steps in 120 s, about 6,700 where the default makes about 3,
     betas=0,0.9                   1.46 / 1.93  (1.34 / 1.64)   1.08 / 1.27  (1.10 / 1.21)   1.06 / 1.06  (0.91 / 0.97)
 
 The default on the GPU (1.22 / 1.18 at 4,000 steps) is within the runs' spread of its CPU
-figures above (1.10 / 1.17). No candidate is below 1.02 on both seeds at 4,000 steps, the count
-that 120 s buys here; batches of 32 buy about 6,700 steps, and at 6,000 they score 1.44 / 1.46,
-worse than the default at 4,000. None is clearly better than the default at any count, given a
+figures above (1.10 / 1.17). No candidate is below 1.02 on both seeds at 4,000 steps, a little
+more than 120 s buys here; batches of 32 buy about 6,300 steps, and at 6,000 they score 1.44 /
+1.46, worse than the default at 4,000. None is clearly better than the default at any count, given a
 spread of about 0.2 between runs. The verdict for issue 16: the 5-times-floor target at 120 s is
 not met by ``gan.DIGITS`` or by any of these changes, and nothing was adopted.
 """
@@ -198,8 +202,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--emas", type=float, nargs="*", default=[0.99, 0.995])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu", help="where to train (FD per step count differs "
-                        "from the CPU's only by rounding; the CPU seconds are not the CPU's cost then)")
+    parser.add_argument("--device", default="cpu", help="where to train (on CUDA the random streams "
+                        "and the rounding differ: the run differs from the CPU's as another seed's would; "
+                        "its CPU seconds are then not a CPU budget)")
     parser.add_argument("--gan-set", nargs="+", default=[], metavar="NAME=VALUE",
                         help="gan.DIGITS with these changes, e.g. batch_size=32 (a candidate)")
     args = parser.parse_args(argv)

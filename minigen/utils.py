@@ -8,10 +8,13 @@ import time, and the library never draws from Python's global ``random`` state.
 """
 from __future__ import annotations
 
+import ast
 import contextlib
+import linecache
 import os
 import random
 import sys
+import textwrap
 import traceback
 
 import numpy as np
@@ -140,30 +143,46 @@ def _interactive() -> bool:
 def book_claims():
     """Check, with ``assert`` inside the block, what a chapter's text says about the book's own run.
 
-    A chapter's prose quotes the numbers of the run stored in it: on the CPU, with the PyTorch the
-    book was built with. The book's commands set ``MINIGEN_STRICT_CLAIMS=1`` (:data:`STRICT_CLAIMS`),
-    and there a failed ``assert`` in the block is raised as it is: the stored numbers would no
-    longer say what the text says. Anywhere else (a GPU, as on Colab; another PyTorch version; a
-    setting you changed) a run differs from the book's the way another seed's would (chapter 1,
-    on seeds), so a claim about the book's run may not hold for yours: a failed ``assert`` then
-    prints a note naming the line, skips the rest of the block, and the notebook goes on.
-    Any other exception is raised in both cases. Use it only for claims about a training run,
-    never for an identity or a derivation, which must hold everywhere.
+    A chapter's prose quotes the numbers of the run stored in it: on a CPU with one thread, with
+    the PyTorch the book was built with (chapter 1 names it). The book's commands set
+    ``MINIGEN_STRICT_CLAIMS=1`` (:data:`STRICT_CLAIMS`), and there a failed ``assert`` in the block
+    is raised as it is: the stored numbers would no longer say what the text says. Anywhere else
+    (a GPU, as on Colab; another PyTorch version; a setting you changed) a run differs from the
+    book's the way another seed's would (chapter 1, on seeds), so a claim about the book's run may
+    not hold for yours: a failed ``assert`` then prints a note quoting the whole statement, skips
+    the rest of the block, and the notebook goes on. Any other exception is raised in both cases.
+    Use it only for claims about a training run, never for an identity or a derivation, which
+    must hold everywhere.
     """
     try:
         yield
     except AssertionError as exc:
         if os.environ.get(STRICT_CLAIMS, "") not in ("", "0"):
             raise
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        line = (frame.line or "").strip() or f"line {frame.lineno}"
-        detail = f" ({str(exc).splitlines()[0]})" if str(exc).strip() else ""
+        detail = f"\n    ({str(exc).splitlines()[0]})" if str(exc).strip() else ""
         print(f"Note: on your run, this claim of the text about the book's run does not hold:\n"
-              f"    {line}{detail}\n"
-              f"The text describes the book's own run, on a CPU. Yours (PyTorch {torch.__version__}) "
-              f"differs the way a run with another seed would: expected on a GPU or with another "
-              f"PyTorch version (chapter 1, on seeds), or after a change to a setting above. The "
-              f"rest of these checks were skipped; the notebook goes on.")
+              f"{textwrap.indent(_failed_statement(exc), '    ')}{detail}\n"
+              f"The text describes the book's own run, on a CPU with one thread (chapter 1 names its "
+              f"PyTorch). Yours, with PyTorch {torch.__version__}, can differ the way a run with "
+              f"another seed would: expected on a GPU or with another PyTorch version (chapter 1, on "
+              f"seeds), or after a change to a setting above. The rest of these checks were skipped "
+              f"and the notebook goes on. (If your set-up is the book's and you changed nothing, "
+              f"please report it.)")
+
+
+def _failed_statement(exc: AssertionError) -> str:
+    """The whole ``assert`` statement that raised ``exc`` (all its lines), from its source."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    fallback = (frame.line or "").strip() or f"line {frame.lineno} of {frame.filename}"
+    source = "".join(linecache.getlines(frame.filename))
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return fallback
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert) and node.lineno <= frame.lineno <= node.end_lineno:
+            return textwrap.dedent(" " * node.col_offset + (ast.get_source_segment(source, node) or fallback))
+    return fallback
 
 
 class TrainingDiverged(RuntimeError):

@@ -95,8 +95,23 @@ def test_book_claims_print_a_note_and_go_on_elsewhere(monkeypatch, capsys, setti
     assert _claims_block(0) == "skipped"
     out = capsys.readouterr().out
     assert out.startswith("Note: on your run, this claim of the text about the book's run does not hold")
-    assert 'assert value > 1, "value too small" (value too small)' in out  # the failing line, and why
+    assert '    assert value > 1, "value too small"\n    (value too small)\n' in out  # the statement, and why
     assert f"PyTorch {torch.__version__}" in out and "chapter 1" in out
+
+
+def _claims_over_lines(x):
+    with U.book_claims():
+        assert (
+            x["a"] > 5
+            and x["b"] > 1
+        )
+
+
+def test_book_claims_quote_the_whole_statement_of_several_lines(monkeypatch, capsys):
+    monkeypatch.delenv("MINIGEN_STRICT_CLAIMS", raising=False)
+    _claims_over_lines({"a": 0, "b": 2})  # the first clause fails, on a line of its own
+    out = capsys.readouterr().out
+    assert 'assert (\n        x["a"] > 5\n        and x["b"] > 1\n    )' in out
 
 
 @pytest.mark.parametrize("strict", ["1", "0"])
@@ -116,4 +131,8 @@ def test_the_books_commands_make_the_claims_strict():
         assert text.index("export MINIGEN_STRICT_CLAIMS=1") < text.index(runs), script
     for path in ("scripts/execute_book.py", "scripts/execute_notebooks.py", "tests/conftest.py"):
         assert 'os.environ["MINIGEN_STRICT_CLAIMS"] = "1"' in (root / path).read_text(), path
+    # execute_notebooks.py: strict when it stores outputs, not with --time-only
+    text = (root / "scripts" / "execute_notebooks.py").read_text()
+    assert 'if save:  # the stored outputs' in text and text.index("if save:  # the stored outputs") < \
+        text.index('os.environ["MINIGEN_STRICT_CLAIMS"] = "1"')
     assert os.environ.get("MINIGEN_STRICT_CLAIMS") == "1"  # conftest set it for this session's kernels
