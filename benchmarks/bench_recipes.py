@@ -118,9 +118,9 @@ make its scoring quicker; FD depends on the number of samples, so the targets ne
 * ``--device cuda --marks 5 10`` (2026-11-30, session 11, one NVIDIA H200 through the device
   tool, torch 2.11.0+cu130; step 3 of ``benchmarks/run_on_gpu.sh`` as of commit 85ca36e; 86 s of
   training and scoring; the 60/120-s marks would need 16 minutes of a 15-minute lease; scored
-  before the classifier ran in full float32, so with TF32 features, off by up to 3.2e-4; not
+  before the classifier ran in full float32, so with TF32 features (each feature off by up to 3.2e-4); not
   re-scored). Steps/s on the GPU: recipe VAE 348 to 436, minigen's VAE 285 to 344, recipe GAN
-  134 to 142, minigen's GAN 124 to 135 (``benchmarks/bench_steps.py``: 3 to 4.5 times this CPU's
+  134 to 142, minigen's GAN 124 to 135 (``benchmarks/bench_steps.py``: 2.9 to 4.5 times this CPU's
   one thread for the VAEs and minigen's GAN, about 40 times for the recipe's GAN). VAE recipe FD
   9.23 / 8.37 at 5 s and 7.54 / 7.11 at 10 s, minigen 2.82 / 2.33 and 2.03 / 2.01: ratios 3.27 /
   3.59 and 3.71 / 3.53; minigen's VAE covered all 10 classes on every run (the recipe's 8 or 9);

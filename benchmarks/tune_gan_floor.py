@@ -108,7 +108,7 @@ generator, seeds 0 / 1, then with the EMA; all 10 classes in every run but one (
 LSGAN, seed 0, 9 at 2,000 steps). Per step on this CPU (300 steps, one run each, oneDNN capped),
 the default took 34 ms, LSGAN 35 ms and batches of 32 19 ms; the other candidates change only
 learning rates, betas or the R1 weight, not the work of a step. At these costs 120 s buys about
-3,500 steps of the default and 6,300 of batches of 32 (uncapped, the default made 3,779 to 3,885
+3,600 steps of the default and 6,300 of batches of 32 (uncapped, the default made 3,779 to 3,885
 in ``benchmarks/bench_recipes.py``'s record):
 
     candidate (gan.DIGITS with)   2,000 steps            4,000 steps            6,000 steps

@@ -159,7 +159,8 @@ def book_claims():
     except AssertionError as exc:
         if os.environ.get(STRICT_CLAIMS, "") not in ("", "0"):
             raise
-        detail = f"\n    ({str(exc).splitlines()[0]})" if str(exc).strip() else ""
+        message = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        detail = f"\n    ({message})" if message else ""
         print(f"Note: on your run, this claim of the text about the book's run does not hold:\n"
               f"{textwrap.indent(_failed_statement(exc), '    ')}{detail}\n"
               f"The text describes the book's own run, on a CPU with one thread (chapter 1 names its "
@@ -171,18 +172,31 @@ def book_claims():
 
 
 def _failed_statement(exc: AssertionError) -> str:
-    """The whole ``assert`` statement that raised ``exc`` (all its lines), from its source."""
-    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    """The whole statement of the ``with`` block that raised ``exc`` (all its lines), from its source.
+
+    The first frame of the traceback outside this module is the block's own: its line is the
+    statement that failed there, an ``assert`` or a call (``torch.testing.assert_close``) that
+    raised further down.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)  # from book_claims' own yield downwards
+    frame = next((f for f in frames if f.filename not in (__file__, contextlib.__file__)), frames[-1])
     fallback = (frame.line or "").strip() or f"line {frame.lineno} of {frame.filename}"
     source = "".join(linecache.getlines(frame.filename))
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return fallback
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assert) and node.lineno <= frame.lineno <= node.end_lineno:
-            return textwrap.dedent(" " * node.col_offset + (ast.get_source_segment(source, node) or fallback))
-    return fallback
+    column = getattr(frame, "colno", None)  # Python >= 3.11: picks one of two statements on a line
+    simple = [node for node in ast.walk(tree)
+              if isinstance(node, ast.stmt) and not hasattr(node, "body")
+              and node.lineno <= frame.lineno <= node.end_lineno
+              and (column is None or node.lineno != frame.lineno or node.col_offset <= column)]
+    if not simple:
+        return fallback
+    node = max(simple, key=lambda n: (n.lineno, n.col_offset))  # the innermost, the last to start
+    text = ast.get_source_segment(source, node) or fallback
+    first, *rest = text.split("\n")
+    return textwrap.dedent("\n".join([" " * node.col_offset + first.lstrip(), *rest]))
 
 
 class TrainingDiverged(RuntimeError):

@@ -39,6 +39,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -65,7 +66,8 @@ def run_one(path: Path, save: Path | None = None) -> dict:
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             text = "".join(out.get("text", "")) if out.get("output_type") == "stream" else ""
             for note in text.split(NOTE)[1:]:  # minigen.utils.book_claims: a claim did not hold
-                notes.append({"cell": i, "claim": note.split("\n")[1].strip()})
+                quoted = note.split("\nThe text describes")[0].strip("\n")
+                notes.append({"cell": i, "claim": textwrap.dedent(quoted)})
             if out.get("output_type") == "error":
                 errors.append({"cell": i, "tags": cell.get("metadata", {}).get("tags", []),
                                "error": f"{out.get('ename')}: {str(out.get('evalue'))[:300]}",
@@ -111,7 +113,7 @@ def main(argv=None) -> int:
             print(f"{r['chapter']}: {r['seconds']} s, {len(r['errors'])} failing cell(s), "
                   f"{len(notes)} claim(s) about the book's run not holding (notes)", flush=True)
             for n in notes:
-                print(f"    note in cell {n['cell']}: {n['claim']}", flush=True)
+                print(f"    note in cell {n['cell']}:\n{textwrap.indent(n['claim'], '        ')}", flush=True)
             for e in r["errors"]:
                 print(f"    cell {e['cell']} {e['tags']}: {e['error'].splitlines()[0] if e['error'] else ''}",
                       flush=True)

@@ -338,14 +338,21 @@ def test_label_preservation_and_pixel_error(held_out):
         M.pixel_error(zeros, ones[:2])
 
 
-NEW_PRECISION_API = bool(M._precision_knobs())  # torch >= 2.9: per-backend fp32_precision
+# torch >= 2.9: per-backend fp32_precision settings; written out here, not read from the code tested
+NEW_PRECISION_API = hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision")
+KNOBS = [torch.backends.cudnn.conv, torch.backends.cuda.matmul, torch.backends.mkldnn.conv,
+         torch.backends.mkldnn.matmul] if NEW_PRECISION_API else []
 
 
 def _precision_state():
     """Every float32 precision setting, read through one API only (PyTorch refuses mixed reads)."""
     if NEW_PRECISION_API:
-        return tuple(getattr(obj, name) for obj, name in M._precision_knobs())
+        return tuple(knob.fp32_precision for knob in KNOBS)
     return torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()
+
+
+def test_the_switch_covers_every_convolution_and_matrix_product_setting():
+    assert [obj for obj, _ in M._precision_knobs()] == KNOBS
 
 
 def _set_precision(setup):
@@ -369,8 +376,8 @@ def restore_precision():
     """Leave PyTorch's float32 settings as a fresh interpreter has them, whatever the test set."""
     yield
     if NEW_PRECISION_API:
-        for (obj, name), value in zip(M._precision_knobs(), PRISTINE):
-            setattr(obj, name, value)
+        for knob, value in zip(KNOBS, PRISTINE):
+            knob.fp32_precision = value
     else:
         torch.backends.cudnn.allow_tf32, precision = PRISTINE
         torch.set_float32_matmul_precision(precision)
@@ -406,7 +413,7 @@ def test_classifier_runs_in_full_float32_and_restores_the_callers_settings(held_
     finally:
         for handle in handles:
             handle.remove()
-    full = (("ieee",) * len(M._precision_knobs())) if NEW_PRECISION_API else (False, "highest")
+    full = (("ieee",) * len(KNOBS)) if NEW_PRECISION_API else (False, "highest")
     assert [m for m, _ in seen] == [model.conv1, model.fc2] * 3
     assert all(state == full for _, state in seen)
     assert _precision_state() == before

@@ -1,5 +1,6 @@
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,26 @@ def test_the_books_commands_make_the_claims_strict():
     assert 'if save:  # the stored outputs' in text and text.index("if save:  # the stored outputs") < \
         text.index('os.environ["MINIGEN_STRICT_CLAIMS"] = "1"')
     assert os.environ.get("MINIGEN_STRICT_CLAIMS") == "1"  # conftest set it for this session's kernels
+
+
+def _claims_two_on_a_line(x):
+    with U.book_claims():
+        assert x > 0; assert x > 5, "the second"  # noqa: E702
+
+
+def _claims_through_a_library(a, b):
+    with U.book_claims():
+        torch.testing.assert_close(torch.tensor(a),
+                                   torch.tensor(b))
+
+
+def test_book_claims_quote_the_statement_that_failed(monkeypatch, capsys):
+    monkeypatch.delenv("MINIGEN_STRICT_CLAIMS", raising=False)
+    _claims_through_a_library(1.0, 2.0)  # raised inside torch: the block's own statement is quoted
+    out = capsys.readouterr().out
+    assert "    torch.testing.assert_close(torch.tensor(a),\n" in out and "(Scalars are not close!)" in out
+    assert "raise" not in out.split("The text describes")[0]
+    if sys.version_info >= (3, 11):  # the column of the failure picks one of two statements
+        _claims_two_on_a_line(1)
+        out = capsys.readouterr().out
+        assert '    assert x > 5, "the second"\n    (the second)' in out and "assert x > 0" not in out
