@@ -10,7 +10,8 @@ minigen's ``vae.DIGITS`` and ``gan.DIGITS``, built and trained exactly as there,
 It then trains for ``--seconds`` more, timed by the wall clock with the device synchronised at
 both ends (``torch.cuda.synchronize``: a GPU runs behind the Python loop that queues its work,
 so an unsynchronised clock counts steps queued, not steps done). minigen's systems are timed
-around a whole ``train(..., max_seconds=...)`` call, its set-up and final flush included.
+around a whole ``train(..., max_seconds=...)`` call, its set-up, the resume from the
+warm-up's checkpoint and the final save included.
 
 Run it once per device; the ratio of two runs' steps/s is the speed-up. Quality is not measured
 here: ``bench_recipes.py --device cuda`` measures it for a budget of seconds.
