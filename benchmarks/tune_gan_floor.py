@@ -131,7 +131,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -141,9 +143,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_recipes import gan_settings  # noqa: E402  (--gan-set: gan.DIGITS with changes)
 
-from minigen import gan, metrics  # noqa: E402
+from minigen import gan, metrics, training  # noqa: E402
 from minigen.data import digits  # noqa: E402
-from minigen.training import Batches, flush_denormals  # noqa: E402
+from minigen.training import Batches, flush_denormals, frozen  # noqa: E402
 from minigen.utils import get_device  # noqa: E402
 
 
@@ -157,7 +159,8 @@ def ema_update(ema: torch.nn.Module, live: torch.nn.Module, decay: float) -> Non
 
 
 def score(model: gan.GAN, G: torch.nn.Module, seed: int) -> dict:
-    """FD, classes and smallest share of 1,000 samples of ``G`` on the validation digits."""
+    """FD, classes and smallest share of 1,000 samples of ``G`` on the validation digits (the
+    samples' z drawn from ``seed``)."""
     live, model.G = model.G, G
     try:
         x = gan.sample(model, 1000, generator=torch.Generator().manual_seed(seed))
@@ -167,15 +170,91 @@ def score(model: gan.GAN, G: torch.nn.Module, seed: int) -> dict:
     return {"fd": m["fd"], "classes": m["classes_covered"], "min_share": m["min_class_share"]}
 
 
-def train(x_train: torch.Tensor, seed: int, steps, decays, config=None, device="cpu"):
+def recalibrated(G: torch.nn.Module, z_dim: int, n: int = 4096, seed: int = 123) -> torch.nn.Module:
+    """A copy of ``G`` whose batch-norm running statistics are recomputed from ``n`` fresh z.
+
+    The copy runs in training mode on batches of 64 with cumulative averages (``momentum=None``),
+    so its statistics are those of its own weights; the running averages kept during training
+    lag behind the changing weights, and an EMA copy inherits the live generator's.
+    """
+    G = copy.deepcopy(G)
+    for m in G.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    G.train()
+    g = torch.Generator(device=next(G.parameters()).device).manual_seed(seed)
+    with torch.no_grad():
+        for _ in range(n // 64):
+            G(torch.randn(64, z_dim, generator=g, device=g.device))
+    return G.eval()
+
+
+class MinibatchStdDiscriminator(gan.ConvDiscriminator):
+    """``gan.ConvDiscriminator`` with one more feature map before its last layer (``--mbstd``):
+    the standard deviation of the features over the batch, averaged, as in Karras et al. (2018),
+    whose discriminator sees in it how varied a batch is (there over groups of 4; here the whole
+    batch). The 1e-8 keeps the square root's gradient finite: without it the run diverged."""
+
+    def __init__(self, width: int = 16):
+        super().__init__(width)
+        self.net[-1] = torch.nn.Linear((2 * width + 1) * 49, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.net[:4](x)  # (B, 2w, 7, 7), after the second LeakyReLU
+        sd = (h.var(0, unbiased=False) + 1e-8).sqrt().mean().expand(len(h), 1, 7, 7)
+        return self.net[4:](torch.cat([h, sd], 1)).squeeze(1)
+
+
+class _OtherDiscriminator(gan.GAN):
+    """``gan.GAN`` whose D is replaced (width ``d_width``, or with the minibatch feature)."""
+
+    def __init__(self, config, d_width, mbstd):
+        super().__init__(config)
+        self.D = (MinibatchStdDiscriminator if mbstd else gan.ConvDiscriminator)(d_width or config.width)
+
+
+def reuse_fakes_step(model: gan.GAN, x: torch.Tensor, optimizers: dict, generator) -> None:
+    """A step as the DCGAN recipe makes it (``--reuse-fakes``): G's update reuses the batch of fakes
+    that D's update saw, scored by the updated D, where ``gan.train_step`` draws a new batch.
+    One generator forward pass less per step."""
+    c, G, D = model.config, model.G, model.D
+    loss_D, loss_G = gan.LOSSES[c.loss]
+    x = x.detach().requires_grad_(c.r1 > 0)
+    fake = G(torch.randn(len(x), c.z_dim, generator=generator, device=x.device))
+    d_real, d_fake = D(x), D(fake.detach())
+    loss = loss_D(d_real, d_fake)
+    if c.r1 > 0:
+        loss = loss + gan.r1_penalty(d_real, x, c.r1)
+    optimizers["D"].zero_grad()
+    loss.backward(inputs=list(D.parameters()))
+    optimizers["D"].step()
+    with frozen(D):
+        l_G = loss_G(D(fake))
+        optimizers["G"].zero_grad()
+        l_G.backward()
+    optimizers["G"].step()
+
+
+def train(x_train: torch.Tensor, seed: int, steps, decays, config=None, device="cpu", *,
+          d_width=0, mbstd=False, lazy_r1=1, reuse_fakes=False):
     """Train ``config`` (default ``gan.DIGITS``) as ``gan.train(model, x_train, seed=seed)`` does, with EMA copies.
 
     Yields ``(step, cpu_seconds, model, generators)`` on reaching each count in ``steps``:
     ``generators`` maps ``"live"`` and ``"ema <decay>"`` to the networks; ``cpu_seconds`` is the
     process's CPU time spent training so far (scoring between the counts is not counted).
+    Candidate changes that are not fields of ``gan.GANConfig``: ``d_width`` (> 0: the
+    discriminator's width, the generator keeping ``config.width``), ``mbstd``
+    (:class:`MinibatchStdDiscriminator`), ``lazy_r1`` (> 1: the R1
+    penalty on every ``lazy_r1``-th step only, with ``lazy_r1`` times the weight, Karras et al.
+    2020's "lazy regularization") and ``reuse_fakes`` (:func:`reuse_fakes_step`).
     """
     config, device = config or gan.DIGITS, get_device(device)
-    model = gan.build(config, seed=seed, device=device)
+    if d_width or mbstd:  # as gan.build does: G, then D, from the seed; DCGAN initialisation
+        model = training.seeded(
+            lambda: _OtherDiscriminator(config, d_width, mbstd).apply(gan.dcgan_init), seed, device)
+    else:
+        model = gan.build(config, seed=seed, device=device)
     optimizers = gan.make_optimizers(model)
     generator = torch.Generator(device=device).manual_seed(seed)
     batches = Batches(len(x_train), config.batch_size, generator)
@@ -187,11 +266,18 @@ def train(x_train: torch.Tensor, seed: int, steps, decays, config=None, device="
         start = time.process_time()
         with flush_denormals():
             while step < target:
-                gan.train_step(model, lambda: x_train[batches.next()], optimizers,
-                               generator=generator, _checked=step > 0)
+                if lazy_r1 > 1:  # train_step reads the weight from model.config
+                    r1 = config.r1 * lazy_r1 if step % lazy_r1 == 0 else 0.0
+                    model.config = dataclasses.replace(config, r1=r1)
+                if reuse_fakes:
+                    reuse_fakes_step(model, x_train[batches.next()], optimizers, generator)
+                else:
+                    gan.train_step(model, lambda: x_train[batches.next()], optimizers,
+                                   generator=generator, _checked=step > 0)
                 for decay, G in emas.items():
                     ema_update(G, model.G, decay)
                 step += 1
+        model.config = config
         cpu += time.process_time() - start
         yield step, cpu, model, {"live": model.G, **{f"ema {d:g}": G for d, G in emas.items()}}
 
@@ -207,22 +293,47 @@ def main(argv=None) -> int:
                         "its CPU seconds are then not a CPU budget)")
     parser.add_argument("--gan-set", nargs="+", default=[], metavar="NAME=VALUE",
                         help="gan.DIGITS with these changes, e.g. batch_size=32 (a candidate)")
+    parser.add_argument("--d-width", type=int, default=0, help="candidate: the discriminator's width")
+    parser.add_argument("--mbstd", action="store_true",
+                        help="candidate: D sees the features' spread over the batch")
+    parser.add_argument("--lazy-r1", type=int, default=1, metavar="K",
+                        help="candidate: R1 on every K-th step only, K times the weight")
+    parser.add_argument("--reuse-fakes", action="store_true",
+                        help="candidate: G's update reuses D's batch of fakes (the DCGAN recipe's step)")
+    parser.add_argument("--recal", action="store_true", help="also score each generator with its "
+                        "batch-norm statistics recomputed from 4,096 fresh z (recalibrated)")
+    parser.add_argument("--redraw", type=int, default=0, metavar="N", help="also score the live "
+                        "generator on N other draws of 1,000 samples: their mean and standard deviation")
     args = parser.parse_args(argv)
+    candidate = {"d_width": args.d_width, "mbstd": args.mbstd, "lazy_r1": args.lazy_r1,
+                 "reuse_fakes": args.reuse_fakes}
+    off = {"d_width": 0, "mbstd": False, "lazy_r1": 1, "reuse_fakes": False}
+    changed = {k: v for k, v in candidate.items() if v != off[k]}
     torch.set_num_threads(args.threads)
     config = gan_settings(args.gan_set)
     x_train = digits("train", device="cpu")[0]
     print(f"torch {torch.__version__}, {args.threads} thread(s), load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; device {args.device}; "
           + (f"NOT gan.DIGITS but {config}" if args.gan_set else "gan.DIGITS")
+          + (f" with {changed}" if changed else "")
           + "; 1,000 samples scored on the 500 validation digits")
-    print(f"{'seed':>4} {'steps':>6} {'CPU s':>7} {'generator':>10} {'FD':>7} {'classes':>7} "
+    print(f"{'seed':>4} {'steps':>6} {'CPU s':>7} {'generator':>14} {'FD':>7} {'classes':>7} "
           f"{'min share':>9}")
     for seed in args.seeds:
-        for step, cpu, model, generators in train(x_train, seed, args.steps, args.emas, config, args.device):
+        for step, cpu, model, generators in train(x_train, seed, args.steps, args.emas, config,
+                                                  args.device, **candidate):
+            if args.recal:
+                generators.update({f"{name} recal": recalibrated(G, config.z_dim)
+                                   for name, G in list(generators.items())})
             for name, G in generators.items():
                 r = score(model, G, seed)
-                print(f"{seed:4d} {step:6d} {cpu:7.1f} {name:>10} {r['fd']:7.3f} "
+                print(f"{seed:4d} {step:6d} {cpu:7.1f} {name:>14} {r['fd']:7.3f} "
                       f"{r['classes']:7d} {r['min_share']:9.3f}", flush=True)
+            if args.redraw:
+                fds = [score(model, model.G, 1000 + i)["fd"] for i in range(args.redraw)]
+                print(f"{seed:4d} {step:6d} {cpu:7.1f} {'live':>14} FD over {args.redraw} other draws "
+                      f"of 1,000 samples: mean {statistics.mean(fds):.3f}, sd {statistics.stdev(fds):.3f}",
+                      flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -235,3 +235,78 @@ def test_tune_floor_script_runs(capsys):
     assert [(r[1], " ".join(r[3:-3])) for r in rows] == [("2", "live"), ("2", "ema 0.5"),
                                                           ("4", "live"), ("4", "ema 0.5")]
     assert all(math.isfinite(float(r[-3])) for r in rows)
+
+
+def test_tune_floor_recalibrated_statistics_are_the_generators_own():
+    # the first batch norm's running mean after recalibration is the mean of its input over
+    # the 4,096 z drawn from seed 123, computed here without the copy's batch norm
+    tune = _tune_floor()
+    G = gan.build(gan.DIGITS, seed=0, device="cpu").G
+    with torch.no_grad():
+        G.fc[1].running_mean.fill_(5.0)  # stale statistics, as in a trained generator's copy
+    before = {n: t.clone() for n, t in G.state_dict().items()}
+    R = tune.recalibrated(G, gan.DIGITS.z_dim)
+    z = torch.randn(4096, gan.DIGITS.z_dim, generator=torch.Generator().manual_seed(123))
+    with torch.no_grad():
+        expected = G.fc[0](z).mean(0)
+    torch.testing.assert_close(R.fc[1].running_mean, expected, rtol=1e-4, atol=1e-5)
+    assert not R.training and R is not G
+    for name, t in G.state_dict().items():  # the original untouched
+        assert torch.equal(t, before[name]), name
+
+
+def test_tune_floor_lazy_r1_penalises_every_kth_step_with_k_times_the_weight(monkeypatch):
+    tune = _tune_floor()
+    gammas = []
+    real_penalty = tune.gan.r1_penalty
+
+    def recording(d_real, x, gamma):
+        gammas.append(gamma)
+        return real_penalty(d_real, x, gamma)
+
+    monkeypatch.setattr(tune.gan, "r1_penalty", recording)
+    x = digits("train", device="cpu")[0][:300]
+    for _, _, model, _ in tune.train(x, 0, [8], [], lazy_r1=4):
+        pass
+    assert gammas == [4 * gan.DIGITS.r1] * 2  # steps 0 and 4 of 0..7
+    assert model.config == gan.DIGITS  # restored after the steps
+
+
+def test_tune_floor_reuse_fakes_updates_d_as_train_step_and_runs_g_once():
+    tune = _tune_floor()
+    x = digits("train", device="cpu")[0][:64]
+    a, b = (gan.build(gan.DIGITS, seed=0, device="cpu") for _ in range(2))
+    opt_a, opt_b = gan.make_optimizers(a), gan.make_optimizers(b)
+    calls = []
+    a.G.register_forward_hook(lambda *args: calls.append(1))
+    tune.reuse_fakes_step(a, x, opt_a, torch.Generator().manual_seed(1))
+    gan.train_step(b, lambda: x, opt_b, generator=torch.Generator().manual_seed(1))
+    assert len(calls) == 1  # one generator pass per step (train_step makes two)
+    for (name, p), q in zip(a.D.named_parameters(), b.D.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7, msg=name)  # same z, same update
+    # G's update differs: train_step draws a second batch of z for it
+    assert any(not torch.allclose(p, q) for p, q in zip(a.G.parameters(), b.G.parameters()))
+
+
+def test_tune_floor_other_discriminators():
+    tune = _tune_floor()
+    x = digits("train", device="cpu")[0][:300]
+    for _, _, model, _ in tune.train(x, 0, [2], [], d_width=24):
+        assert model.D.net[0].out_channels == 24 and model.G.fc[0].out_features == 2 * 16 * 49
+    D = tune.MinibatchStdDiscriminator(16)
+    same = x[:1].repeat(8, 1, 1, 1).requires_grad_()  # no spread: the square root's edge
+    D(same).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in D.parameters())
+    # the output of one image depends on the rest of its batch, through the spread
+    assert not torch.allclose(D(x[:8])[0], D(torch.cat([x[:1], x[:1].repeat(7, 1, 1, 1)]))[0])
+
+
+def test_tune_floor_script_runs_with_every_option(capsys):
+    _tune_floor().main(["--steps", "2", "--emas", "0.5", "--d-width", "24", "--mbstd",
+                        "--lazy-r1", "2", "--reuse-fakes", "--recal", "--redraw", "2"])
+    out = capsys.readouterr().out
+    assert "'d_width': 24, 'mbstd': True, 'lazy_r1': 2, 'reuse_fakes': True" in out
+    names = [line.split(None, 3)[3].rsplit(None, 3)[0] for line in out.splitlines()
+             if line.split()[:2] == ["0", "2"] and "draws" not in line]
+    assert names == ["live", "ema 0.5", "live recal", "ema 0.5 recal"]
+    assert "FD over 2 other draws of 1,000 samples: mean" in out
