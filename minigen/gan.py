@@ -423,7 +423,8 @@ class GANConfig:
 # beside an average of G's weights (an EMA): it lowered the FD a little from 2,000 steps on
 # (5-14 % at 2,000 and 4,000), not enough for issue 16's target at 120 s; not adopted. Its
 # later records screen ten more changes on this CPU and six seeds of these settings: at 120 s
-# the FD's mean over the seeds stays 25-35 % above that target, and no change met it.
+# the FD's mean over the seeds stays 25-35 % above that target, and no change met it on both
+# seeds with a margin (an EMA of G's weights lowered the FD by 0.11-0.18, six seeds paired).
 DIGITS = GANConfig(betas=(0.0, 0.99), r1=1.0)
 RING = GANConfig(net="mlp", z_dim=2, width=128, depth=3, batch_size=128, lr_g=5e-4, lr_d=5e-4,
                  r1=0.1, steps=3000)

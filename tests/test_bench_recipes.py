@@ -1,4 +1,5 @@
 """benchmarks/bench_recipes.py: the recipe networks, the -ELBO convention, and a tiny run of the script."""
+import copy
 import dataclasses
 import importlib.util
 import math
@@ -242,14 +243,21 @@ def test_tune_floor_recalibrated_statistics_are_the_generators_own():
     # the 4,096 z drawn from seed 123, computed here without the copy's batch norm
     tune = _tune_floor()
     G = gan.build(gan.DIGITS, seed=0, device="cpu").G
-    with torch.no_grad():
-        G.fc[1].running_mean.fill_(5.0)  # stale statistics, as in a trained generator's copy
+    with torch.no_grad():  # stale statistics after a training history, as in a trained generator
+        for bn in (G.fc[1], G.net[1]):
+            bn.running_mean.fill_(5.0)
+            bn.running_var.fill_(7.0)
+            bn.num_batches_tracked.fill_(4000)
     before = {n: t.clone() for n, t in G.state_dict().items()}
     R = tune.recalibrated(G, gan.DIGITS.z_dim)
     z = torch.randn(4096, gan.DIGITS.z_dim, generator=torch.Generator().manual_seed(123))
     with torch.no_grad():
-        expected = G.fc[0](z).mean(0)
-    torch.testing.assert_close(R.fc[1].running_mean, expected, rtol=1e-4, atol=1e-5)
+        h = G.fc[0](z)
+    # the mean over all 4,096, and the average of the 64 batches' unbiased variances
+    torch.testing.assert_close(R.fc[1].running_mean, h.mean(0), rtol=1e-4, atol=1e-5)
+    expected_var = torch.stack([b.var(0) for b in h.split(64)]).mean(0)
+    torch.testing.assert_close(R.fc[1].running_var, expected_var, rtol=1e-4, atol=1e-5)
+    assert R.net[1].running_mean.abs().max() < 1.0  # the second layer's, away from the stale 5
     assert not R.training and R is not G
     for name, t in G.state_dict().items():  # the original untouched
         assert torch.equal(t, before[name]), name
@@ -279,12 +287,20 @@ def test_tune_floor_reuse_fakes_updates_d_as_train_step_and_runs_g_once():
     opt_a, opt_b = gan.make_optimizers(a), gan.make_optimizers(b)
     calls = []
     a.G.register_forward_hook(lambda *args: calls.append(1))
+    G0 = copy.deepcopy(a.G)
     tune.reuse_fakes_step(a, x, opt_a, torch.Generator().manual_seed(1))
     gan.train_step(b, lambda: x, opt_b, generator=torch.Generator().manual_seed(1))
     assert len(calls) == 1  # one generator pass per step (train_step makes two)
     for (name, p), q in zip(a.D.named_parameters(), b.D.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7, msg=name)  # same z, same update
-    # G's update differs: train_step draws a second batch of z for it
+    # G's update: one Adam step on the loss of the same fakes under the *updated* D (b.D)
+    z = torch.randn(64, gan.DIGITS.z_dim, generator=torch.Generator().manual_seed(1))
+    opt_G = torch.optim.Adam(G0.parameters(), lr=gan.DIGITS.lr_g, betas=gan.DIGITS.betas)
+    gan.LOSSES[gan.DIGITS.loss][1](b.D(G0(z))).backward()
+    opt_G.step()
+    for (name, p), q in zip(a.G.named_parameters(), G0.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-7, msg=name)
+    # and train_step's G update differs: it draws a second batch of z
     assert any(not torch.allclose(p, q) for p, q in zip(a.G.parameters(), b.G.parameters()))
 
 
@@ -293,6 +309,10 @@ def test_tune_floor_other_discriminators():
     x = digits("train", device="cpu")[0][:300]
     for _, _, model, _ in tune.train(x, 0, [2], [], d_width=24):
         assert model.D.net[0].out_channels == 24 and model.G.fc[0].out_features == 2 * 16 * 49
+        assert type(model.D) is gan.ConvDiscriminator
+    for _, _, model, _ in tune.train(x, 0, [2], [], mbstd=True):
+        assert isinstance(model.D, tune.MinibatchStdDiscriminator)
+        assert model.D.net[0].out_channels == gan.DIGITS.width
     D = tune.MinibatchStdDiscriminator(16)
     same = x[:1].repeat(8, 1, 1, 1).requires_grad_()  # no spread: the square root's edge
     D(same).sum().backward()
@@ -301,12 +321,23 @@ def test_tune_floor_other_discriminators():
     assert not torch.allclose(D(x[:8])[0], D(torch.cat([x[:1], x[:1].repeat(7, 1, 1, 1)]))[0])
 
 
-def test_tune_floor_script_runs_with_every_option(capsys):
-    _tune_floor().main(["--steps", "2", "--emas", "0.5", "--d-width", "24", "--mbstd",
-                        "--lazy-r1", "2", "--reuse-fakes", "--recal", "--redraw", "2"])
+def test_tune_floor_script_runs_with_every_option(capsys, monkeypatch):
+    tune = _tune_floor()
+    seeds, score = [], tune.score
+
+    def recording(model, G, seed):
+        seeds.append(seed)
+        return score(model, G, seed)
+
+    monkeypatch.setattr(tune, "score", recording)
+    tune.main(["--steps", "2", "--emas", "0.5", "--d-width", "24", "--mbstd",
+               "--lazy-r1", "2", "--reuse-fakes", "--recal", "--redraw", "2"])
     out = capsys.readouterr().out
+    assert seeds == [0, 0, 0, 0, 1000, 1001]  # the redraws: other z than the scores, each its own
     assert "'d_width': 24, 'mbstd': True, 'lazy_r1': 2, 'reuse_fakes': True" in out
     names = [line.split(None, 3)[3].rsplit(None, 3)[0] for line in out.splitlines()
              if line.split()[:2] == ["0", "2"] and "draws" not in line]
     assert names == ["live", "ema 0.5", "live recal", "ema 0.5 recal"]
     assert "FD over 2 other draws of 1,000 samples: mean" in out
+    with pytest.raises(SystemExit):
+        tune.main(["--steps", "2", "--redraw", "1"])  # a standard deviation needs two draws
