@@ -347,7 +347,7 @@ def train(x_train: torch.Tensor, seed: int, steps, decays, config=None, device="
     c = k / (k + 1), the betas to the power c) and ``reuse_fakes`` (:func:`reuse_fakes_step`).
     """
     config, device = config or gan.DIGITS, get_device(device)
-    if d_width or mbstd:  # as gan.build does: G, then D, from the seed; DCGAN initialisation
+    if d_width or mbstd:  # from the seed as gan.build: G, its D, then the D that replaces it
         model = training.seeded(
             lambda: _OtherDiscriminator(config, d_width, mbstd).apply(gan.dcgan_init), seed, device)
     else:
